@@ -1,0 +1,34 @@
+"""bottleneck: certified bounds on the loss of rank-d softmax heads.
+
+Quick start::
+
+    import bottleneck as bn
+    target, _ = bn.targets.synthetic(200, 300, spectrum="power", decay=0.8, scale=5.0)
+    print(bn.bounds(target, d=16))
+
+Public surface: :class:`Target`, ``bounds(target, d)``, :func:`bounds_from_spectrum`,
+:class:`Sandwich`, and the modules :mod:`~bottleneck.spectrum`, :mod:`~bottleneck.targets`.
+``bottleneck.bounds`` is both the call ``bounds(target, d)`` and the module of bound
+functions (``bottleneck.bounds.theorem_l``, ...). Theory: docs/theory.md;
+proofs: proofs/README.md.
+"""
+
+from . import bounds, spectrum, targets
+from .bounds import bounds_from_spectrum
+from .sandwich import BoundValue, Sandwich
+from .spectrum import tail_energy, w_error
+from .target import Target
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Target",
+    "Sandwich",
+    "BoundValue",
+    "bounds",
+    "bounds_from_spectrum",
+    "tail_energy",
+    "w_error",
+    "spectrum",
+    "targets",
+]

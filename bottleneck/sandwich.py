@@ -1,0 +1,114 @@
+"""The :class:`Sandwich`: every bound and estimate for one rank ``d`` (theory.md §4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["BoundValue", "Sandwich"]
+
+KINDS = ("lower", "upper", "estimate", "solver")
+
+
+@dataclass(frozen=True)
+class BoundValue:
+    """One named number of the sandwich.
+
+    Attributes
+    ----------
+    name : str
+        Key in :attr:`Sandwich.details` (e.g. ``"U_quad"``).
+    value : float
+        A gap above the entropy floor, nats/token.
+    kind : {"lower", "upper", "estimate", "solver"}
+        ``lower``/``upper`` are certified bounds on ``G*(d)``; ``estimate`` predicts it;
+        ``solver`` is the gap of an explicit head (hence also a certified upper bound).
+    theorem : str
+        The result it implements, e.g. ``"Theorem U (Lemma S)"``.
+    proof : str
+        The proof file, relative to the repository root.
+    note : str
+        What was chosen (e.g. the Lemma R subset that won).
+    """
+
+    name: str
+    value: float
+    kind: str
+    theorem: str
+    proof: str
+    note: str = ""
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}; got {self.kind!r}")
+
+
+@dataclass(frozen=True)
+class Sandwich:
+    """Certified bounds ``lower <= G*(d) <= upper`` and estimates, for one rank ``d``.
+
+    All values are gaps above the entropy floor in nats/token unless named ``loss_*``.
+
+    Attributes
+    ----------
+    d : int
+        Rank of the head.
+    bias : bool
+        Whether the head has a free bias.
+    lower, upper : float
+        Best certified lower and upper bounds on ``G*(d)`` (max / min over ``details``).
+    entropy : float or None
+        ``H(P)`` (None when built from a spectrum alone).
+    estimates : dict[str, float]
+        Non-certified predictions of ``G*(d)`` (``E_1``, ``E_F``, ...).
+    details : dict[str, BoundValue]
+        Every bound and estimate by name, with its theorem and proof file.
+    """
+
+    d: int
+    bias: bool
+    lower: float
+    upper: float
+    entropy: float | None
+    estimates: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict)
+
+    @property
+    def loss_lower(self) -> float | None:
+        """``H(P) + lower``: certified lower bound on the best loss ``L*(d)``."""
+        return None if self.entropy is None else self.entropy + self.lower
+
+    @property
+    def loss_upper(self) -> float | None:
+        """``H(P) + upper``: certified upper bound on ``L*(d)``."""
+        return None if self.entropy is None else self.entropy + self.upper
+
+    @property
+    def width(self) -> float:
+        """``upper - lower``: how loose the certified theory is at this ``d``."""
+        return self.upper - self.lower
+
+    @property
+    def solver(self) -> float | None:
+        """Gap reached by the numerical solver, if it was run."""
+        v = self.details.get("solver")
+        return None if v is None else v.value
+
+    def __str__(self) -> str:
+        head = f"Sandwich for rank d = {self.d}{' (with bias)' if self.bias else ''}"
+        lines = [head, "-" * len(head)]
+        if self.entropy is not None:
+            lines.append(f"entropy floor H(P)      {self.entropy:.6g} nats/token")
+        lines.append(
+            f"certified gap:  {self.lower:.6g} <= G*(d) <= {self.upper:.6g}   (nats/token)"
+        )
+        if self.entropy is not None:
+            lines.append(
+                f"certified loss: {self.loss_lower:.6g} <= L*(d) <= {self.loss_upper:.6g}"
+            )
+        order = {"lower": 0, "solver": 1, "upper": 2, "estimate": 3}
+        rows = sorted(self.details.values(), key=lambda b: (order[b.kind], b.value))
+        width = max((len(b.name) for b in rows), default=4)
+        for b in rows:
+            note = f"  [{b.note}]" if b.note else ""
+            lines.append(f"  {b.kind:<8} {b.name:<{width}} = {b.value:<12.6g} {b.theorem}{note}")
+        return "\n".join(lines)

@@ -1,0 +1,305 @@
+"""Singular values, tail energies and W-error (docs/theory.md §1 and §3).
+
+The tail energy of a matrix ``M`` at rank ``d`` is
+
+    T_d(M) = sum_{k>d} sigma_k(M)^2 = ||M||_F^2 - sum_{k<=d} sigma_k(M)^2,
+
+the squared Frobenius distance from ``M`` to its best rank-``d`` approximation
+(Eckart–Young–Mirsky [EckartYoung1936]; proof: proofs/eckart_young_weighted.md). Only the
+top ``d + 1`` singular values are computed unless the matrix is small.
+
+Three methods compute the top singular values:
+
+``"exact"``       LAPACK ``gesdd`` on the whole matrix; the tail is the sum of the small
+                  values themselves (no cancellation).
+``"lanczos"``     ARPACK (``scipy.sparse.linalg.svds``) to machine precision; the tail is
+                  ``||M||_F^2 - sum_{k<=d} sigma_k^2``, floored at ``sigma_{d+1}^2``.
+``"randomized"``  Halko–Martinsson–Tropp range finder (8 power iterations, max(20, k)
+                  oversamples); agrees with
+                  the exact path to a relative ``1e-6`` on the spectra tested
+                  (tests/test_spectrum.py), not to machine precision.
+``"auto"``        ``"exact"`` when ``min(N, V) <= 600`` or ``d + 1 > min(N, V) / 4``,
+                  else ``"lanczos"``.
+
+Singular values below ``max(N, V) * eps * max(sigma_1, ||D_pi^{1/2} log P||_F)`` (numpy's
+``matrix_rank`` rule, scaled to the rounding of the log-probabilities) are treated as exact
+zeros, so ``T_d = 0`` exactly once ``d`` reaches the numerical rank.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse.linalg
+
+from . import _validation as _v
+from .target import Target
+
+__all__ = [
+    "TopSpectrum",
+    "top_singular_values",
+    "truncated_svd",
+    "tail_energy",
+    "tail_energy_of_matrix",
+    "tail_from_top",
+    "w_error",
+    "centred_log_prob_matrix",
+    "centred_log_prob_spectrum",
+    "fisher_weighted_matrix",
+    "numerical_rank_tolerance",
+    "log_prob_noise_scale",
+]
+
+METHODS = ("auto", "exact", "lanczos", "randomized")
+_EXACT_MAX_SIDE = 600
+
+
+@dataclass(frozen=True)
+class TopSpectrum:
+    """Top singular values of a matrix with what is needed for its tails.
+
+    Attributes
+    ----------
+    values : ndarray, shape (k,)
+        ``sigma_1 >= ... >= sigma_k >= 0``, values under the rank tolerance set to 0.
+    frobenius_sq : float
+        ``||M||_F^2``.
+    exact_tail : ndarray or None
+        ``exact_tail[d] = sum_{k>d} sigma_k^2`` for every ``d`` when the full spectrum was
+        computed (method ``"exact"``), else None.
+    shape : tuple
+        ``(N, V)`` of the matrix.
+    method : str
+        The method that produced the values.
+    """
+
+    values: np.ndarray
+    frobenius_sq: float
+    exact_tail: np.ndarray | None
+    shape: tuple[int, int]
+    method: str
+
+    def tail(self, d: int) -> float:
+        """``T_d = sum_{k>d} sigma_k^2`` (see :func:`tail_from_top`)."""
+        d = _v.check_rank(d)
+        if self.exact_tail is not None:
+            return float(self.exact_tail[min(d, self.exact_tail.size - 1)])
+        return tail_from_top(self.values, self.frobenius_sq, d, max_rank=min(self.shape))
+
+
+def numerical_rank_tolerance(sigma_max: float, shape: tuple[int, int], noise_scale: float = 0.0) -> float:
+    """``max(N, V) * eps * max(sigma_1, noise_scale)``: singular values at or below are zero.
+
+    ``noise_scale`` is the Frobenius norm of the data the matrix was computed from (for a
+    target, ``||D_pi^{1/2} log P||_F``): rounding in ``log`` and in the centring leaves
+    errors of order ``eps`` times that norm, which can exceed ``eps * sigma_1``.
+    """
+    return max(shape) * np.finfo(np.float64).eps * max(float(sigma_max), float(noise_scale))
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+
+
+def _resolve(method: str, shape: tuple[int, int], k: int) -> str:
+    _check_method(method)
+    if method != "auto":
+        return method
+    small = min(shape)
+    return "exact" if (small <= _EXACT_MAX_SIDE or k > small / 4) else "lanczos"
+
+
+def _randomized_range(M: np.ndarray, k: int, seed: int, n_iter: int = 8, oversample: int | None = None):
+    rng = np.random.default_rng(seed)
+    n = M.shape[1]
+    ell = min(min(M.shape), k + (max(20, k) if oversample is None else oversample))
+    Q = np.linalg.qr(M @ rng.standard_normal((n, ell)))[0]
+    for _ in range(n_iter):
+        Q = np.linalg.qr(M.T @ Q)[0]
+        Q = np.linalg.qr(M @ Q)[0]
+    return Q
+
+
+def truncated_svd(M, k: int, *, method: str = "auto", seed: int = 0):
+    """Top-``k`` singular triplets ``M ≈ U diag(s) Vt``, sorted decreasingly.
+
+    Parameters
+    ----------
+    M : array_like, shape (N, V)
+    k : int
+        ``0 <= k <= min(N, V)``.
+    method : {"auto", "exact", "lanczos", "randomized"}
+    seed : int
+        Seed of the randomized method's test matrix.
+
+    Returns
+    -------
+    U : ndarray (N, k), s : ndarray (k,), Vt : ndarray (k, V)
+        ``U diag(s) Vt`` is a best rank-``k`` approximation of ``M`` in Frobenius norm
+        (Eckart–Young–Mirsky; proofs/eckart_young_weighted.md), exactly for ``"exact"``,
+        to solver precision otherwise.
+    """
+    M = np.asarray(M, dtype=np.float64)
+    k = _v.check_rank(k, "k")
+    n_small = min(M.shape)
+    if k > n_small:
+        raise ValueError(f"k = {k} exceeds min(N, V) = {n_small}")
+    if k == 0:
+        return np.zeros((M.shape[0], 0)), np.zeros(0), np.zeros((0, M.shape[1]))
+    how = _resolve(method, M.shape, k)
+    if how == "lanczos" and k >= n_small:
+        how = "exact"  # ARPACK needs k < min(N, V)
+    if how == "exact":
+        U, s, Vt = scipy.linalg.svd(M, full_matrices=False, lapack_driver="gesdd")
+        return U[:, :k], s[:k], Vt[:k]
+    if how == "lanczos":
+        U, s, Vt = scipy.sparse.linalg.svds(M, k=k, tol=0, solver="arpack", random_state=seed)
+        order = np.argsort(s)[::-1]
+        return U[:, order], s[order], Vt[order]
+    Q = _randomized_range(M, k, seed)
+    Ub, s, Vt = np.linalg.svd(Q.T @ M, full_matrices=False)
+    return (Q @ Ub)[:, :k], s[:k], Vt[:k]
+
+
+def top_singular_values(
+    M, k: int, *, method: str = "auto", seed: int = 0, noise_scale: float = 0.0
+) -> TopSpectrum:
+    """Top-``k`` singular values of ``M`` and ``||M||_F^2`` (a :class:`TopSpectrum`).
+
+    ``k`` is clipped to ``min(N, V)``. With ``method="exact"`` the whole spectrum is
+    computed and the tails are summed directly; otherwise only ``k`` values are computed.
+    ``noise_scale`` enters the zero tolerance (:func:`numerical_rank_tolerance`).
+    """
+    M = np.asarray(M, dtype=np.float64)
+    k = min(_v.check_rank(k, "k"), min(M.shape))
+    fro = float(np.einsum("ij,ij->", M, M))
+    how = _resolve(method, M.shape, k)
+    if how == "lanczos" and k >= min(M.shape):
+        how = "exact"
+    if how == "exact":
+        s = scipy.linalg.svdvals(M, check_finite=False)
+        s = _zero_below_tolerance(s, M.shape, noise_scale)
+        tails = np.concatenate([np.cumsum((s**2)[::-1])[::-1], [0.0]])
+        return TopSpectrum(s[:k].copy(), fro, tails, M.shape, how)
+    if k == 0:
+        return TopSpectrum(np.zeros(0), fro, None, M.shape, how)
+    if how == "lanczos":
+        s = scipy.sparse.linalg.svds(
+            M, k=k, tol=0, solver="arpack", random_state=seed, return_singular_vectors=False
+        )
+        s = np.sort(s)[::-1]
+    else:
+        s = truncated_svd(M, k, method="randomized", seed=seed)[1]
+    return TopSpectrum(_zero_below_tolerance(s, M.shape, noise_scale), fro, None, M.shape, how)
+
+
+def _zero_below_tolerance(s: np.ndarray, shape, noise_scale: float = 0.0) -> np.ndarray:
+    s = np.asarray(s, dtype=np.float64).copy()
+    if s.size:
+        s[s <= numerical_rank_tolerance(s.max(), shape, noise_scale)] = 0.0
+    return s
+
+
+def tail_from_top(top_values, frobenius_sq: float, d: int, *, max_rank: int | None = None) -> float:
+    """Tail energy from the top values: ``T_d = max(||M||_F^2 - sum_{k<=d} s_k^2, s_{d+1}^2)``.
+
+    Parameters
+    ----------
+    top_values : array_like, shape (k,)
+        The top ``k`` singular values, decreasing. Needs ``k >= d`` (and ``k >= d + 1`` for
+        the floor and for the exact-zero rule below).
+    frobenius_sq : float
+        ``||M||_F^2``.
+    d : int
+    max_rank : int, optional
+        ``min(N, V)``: for ``d >= max_rank`` the tail is exactly 0.
+
+    Notes
+    -----
+    The floor ``T_d >= sigma_{d+1}^2`` guards the subtraction against cancellation. When
+    ``s_{d+1} = 0`` (numerically zero, see :func:`numerical_rank_tolerance`), ``rank <= d``
+    and ``T_d = 0`` exactly (theory.md §1 rank fact).
+    """
+    s = np.asarray(top_values, dtype=np.float64)
+    d = _v.check_rank(d)
+    if max_rank is not None and d >= max_rank:
+        return 0.0
+    if s.size < d:
+        raise ValueError(f"need at least d = {d} top singular values, got {s.size}")
+    if s.size > d and s[d] == 0.0:
+        return 0.0
+    tail = float(frobenius_sq) - float(np.sum(s[:d] ** 2))
+    floor = float(s[d] ** 2) if s.size > d else 0.0
+    return max(tail, floor, 0.0)
+
+
+def tail_energy_of_matrix(M, d: int, *, method: str = "auto", noise_scale: float = 0.0) -> float:
+    """``T_d(M) = sum_{k>d} sigma_k(M)^2`` from the top ``d + 1`` values and ``||M||_F``."""
+    M = np.asarray(M, dtype=np.float64)
+    d = _v.check_rank(d)
+    if d >= min(M.shape):
+        return 0.0
+    return top_singular_values(M, d + 1, method=method, noise_scale=noise_scale).tail(d)
+
+
+def w_error(M, d: int, *, method: str = "auto") -> float:
+    """W-error of [Godey2024]: ``sqrt(sum_{k>d} sigma_k^2) / ||M||_F`` (theory.md §3).
+
+    In ``[0, 1]``, non-increasing in ``d``, 1 at ``d = 0``, 0 for ``d >= rank(M)``. A
+    diagnostic, not a bound. Raises ValueError for a zero matrix.
+    """
+    M = np.asarray(M, dtype=np.float64)
+    fro = float(np.einsum("ij,ij->", M, M))
+    if fro == 0.0:
+        raise ValueError("w_error is undefined for a zero matrix (||M||_F = 0)")
+    return float(np.sqrt(tail_energy_of_matrix(M, d, method=method) / fro))
+
+
+def centred_log_prob_matrix(target: Target, *, weighted: bool = True) -> np.ndarray:
+    """``A_pi = D_pi^{1/2} A`` (``D_pi^{1/2} Ã`` with bias), shape (N, V) (theory.md §1).
+
+    With ``weighted=False`` returns ``A`` (or ``Ã``) itself. Needs full support.
+    """
+    A = target.centred_log_probs()
+    if weighted:
+        A *= np.sqrt(target.weights)[:, None]
+    return A
+
+
+def log_prob_noise_scale(target: Target) -> float:
+    """``||D_pi^{1/2} log P||_F`` over the support: the scale of rounding errors in ``A_pi``."""
+    total = 0.0
+    for sl, _, logp in target.iter_rows():
+        lp = np.where(np.isfinite(logp), logp, 0.0)
+        total += float(target.weights[sl] @ np.einsum("ij,ij->i", lp, lp))
+    return float(np.sqrt(total))
+
+
+def fisher_weighted_matrix(target: Target) -> np.ndarray:
+    """``D_pi^{1/2} A D_pbar^{1/2}`` with ``pbar = pi^T P / sum(pi)`` (estimate E_1, theory.md §3)."""
+    pbar = target.weights @ target.probs / target.weights.sum()
+    return centred_log_prob_matrix(target) * np.sqrt(pbar)[None, :]
+
+
+def centred_log_prob_spectrum(target: Target, k: int | None = None, *, method: str = "auto") -> TopSpectrum:
+    """Top-``k`` singular values of ``A_pi`` (all of them when ``k`` is None)."""
+    A = centred_log_prob_matrix(target)
+    if k is None:
+        k, method = min(A.shape), "exact"
+    return top_singular_values(A, k, method=method, noise_scale=log_prob_noise_scale(target))
+
+
+def tail_energy(target: Target, d: int, *, method: str = "auto") -> float:
+    """Tail energy ``T_d = sum_{k>d} sigma_k(A_pi)^2`` of the target (theory.md §1).
+
+    ``A_pi`` is the row-weighted centred log-probability matrix (``Ã_pi`` if the target has a
+    bias). ``T_d = min_{rank Z <= d} ||D_pi^{1/2}(Z C - A)||_F^2`` by Eckart–Young–Mirsky
+    (proofs/eckart_young_weighted.md); it is the quantity every bound of theory.md §2 reads.
+    Computed from the top ``d + 1`` singular values and ``||A_pi||_F^2``.
+    """
+    return tail_energy_of_matrix(
+        centred_log_prob_matrix(target), d, method=method, noise_scale=log_prob_noise_scale(target)
+    )

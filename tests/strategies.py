@@ -1,0 +1,65 @@
+"""Hypothesis strategies for targets, logits, spectra and ranks (valid by construction)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+import bottleneck as bn
+
+sizes = st.tuples(st.integers(1, 7), st.integers(2, 8))
+
+
+@st.composite
+def weight_vectors(draw, n: int):
+    kind = draw(st.sampled_from(["uniform", "random", "skewed"]))
+    if kind == "uniform":
+        return np.full(n, 1.0 / n)
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    w = rng.uniform(0.05, 1.0, n) if kind == "random" else 10.0 ** rng.uniform(-4, 0, n)
+    return w / w.sum()
+
+
+@st.composite
+def logit_matrices(draw, n: int | None = None, v: int | None = None, max_rank: int | None = None):
+    """Logits with a random spectrum shape: dense, low-rank, near-one-hot rows, near-degenerate rows."""
+    if n is None or v is None:
+        n, v = draw(sizes)
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    scale = draw(st.sampled_from([0.05, 0.5, 2.0, 6.0]))
+    rank = draw(st.integers(0, min(n, v) if max_rank is None else min(max_rank, n, v)))
+    Z = rng.standard_normal((n, rank)) @ rng.standard_normal((rank, v)) * scale / max(1, rank) ** 0.5
+    style = draw(st.sampled_from(["plain", "one_hot_rows", "duplicate_rows", "tiny_perturbation"]))
+    if style == "one_hot_rows":
+        rows = rng.random(n) < 0.5
+        Z[rows, rng.integers(0, v)] += 25.0  # probabilities down to ~e^-25
+    elif style == "duplicate_rows" and n > 1:
+        Z[1:] = Z[0] + 1e-9 * rng.standard_normal((n - 1, v))
+    elif style == "tiny_perturbation":
+        Z = Z + 1e-7 * rng.standard_normal((n, v))
+    return Z
+
+
+@st.composite
+def targets(draw, bias=None, zeros: bool = False):
+    """A Target with random size, spectrum, weights; optionally with zero probabilities."""
+    n, v = draw(sizes)
+    Z = draw(logit_matrices(n, v))
+    w = draw(weight_vectors(n))
+    b = draw(st.booleans()) if bias is None else bias
+    if not zeros:
+        return bn.Target.from_logits(Z, weights=w, bias=b)
+    P = np.exp(Z - Z.max(axis=1, keepdims=True))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    mask = rng.random(P.shape) < 0.3
+    mask[np.arange(n), P.argmax(axis=1)] = False  # keep each row non-empty
+    P[mask] = 0.0
+    P /= P.sum(axis=1, keepdims=True)
+    return bn.Target.from_probs(P, weights=w, bias=b)
+
+
+def ranks(max_value: int = 9):
+    return st.integers(0, max_value)

@@ -1,0 +1,95 @@
+"""Top-k singular values and tail energies against a full numpy SVD (the oracle)."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import bottleneck as bn
+from bottleneck import spectrum as sp
+
+from .strategies import logit_matrices, targets
+
+
+def full_tail(M, d):
+    s = np.linalg.svd(M, compute_uv=False)
+    return float(np.sum(s[d:] ** 2))
+
+
+@given(M=logit_matrices(), d=st.integers(0, 9))
+def test_tail_energy_equals_full_svd_tail(M, d):
+    T = sp.tail_energy_of_matrix(M, d)
+    ref = full_tail(M, d)
+    s1 = np.linalg.norm(M, 2) if M.size else 0.0
+    # values under the numerical-rank tolerance are zeroed: allow that much, in squares
+    tol = 1e-12 * max(ref, 1e-300) + (max(M.shape) * np.finfo(float).eps * s1) ** 2 * min(M.shape)
+    assert abs(T - ref) <= tol + 1e-13 * s1**2
+
+
+@given(t=targets(), d=st.integers(0, 9))
+def test_target_tail_energy_matches_dense_svd(t, d):
+    A = bn.spectrum.centred_log_prob_matrix(t)
+    assert bn.tail_energy(t, d) == pytest.approx(full_tail(A, d), rel=1e-9, abs=1e-12 * max(1.0, np.sum(A**2)))
+
+
+@pytest.mark.parametrize("method", ["lanczos", "randomized"])
+@pytest.mark.parametrize("spectrum", ["power", "exponential", "step"])
+def test_methods_agree_with_exact(method, spectrum):
+    # ARPACK converges to machine precision; the randomized range finder (8 power
+    # iterations, max(20, k) oversamples) is held to the 1e-6 relative tolerance it documents.
+    t, _ = bn.targets.synthetic(300, 700, spectrum, decay=0.7 if spectrum != "exponential" else 0.05, scale=5.0, rank=200, seed=3)
+    A = bn.spectrum.centred_log_prob_matrix(t)
+    exact = sp.top_singular_values(A, 31, method="exact")
+    other = sp.top_singular_values(A, 31, method=method)
+    rtol = 1e-10 if method == "lanczos" else 1e-6
+    if spectrum == "step":  # a flat spectrum has no gap: only the tail is well defined
+        assert other.tail(30) == pytest.approx(exact.tail(30), rel=rtol)
+        return
+    np.testing.assert_allclose(other.values, exact.values, rtol=rtol)
+    assert other.tail(30) == pytest.approx(exact.tail(30), rel=rtol)
+
+
+def test_tail_is_exactly_zero_at_rank():
+    t, _ = bn.targets.synthetic(30, 40, "power", rank=5, seed=0)
+    A = bn.spectrum.centred_log_prob_matrix(t)
+    for method in ("exact", "lanczos", "randomized"):
+        assert sp.top_singular_values(A, 6, method=method).tail(5) == 0.0
+        assert sp.top_singular_values(A, 6, method=method).tail(4) > 0.0
+
+
+def test_tail_from_top_floor_and_zero():
+    assert sp.tail_from_top([3.0, 2.0, 1.0], 14.0, 1) == pytest.approx(5.0)
+    # cancellation guard: Frobenius slightly underestimated -> floor at sigma_{d+1}^2
+    assert sp.tail_from_top([3.0, 2.0], 13.0 - 1e-9, 1) == pytest.approx(4.0)
+    assert sp.tail_from_top([3.0, 0.0], 9.0, 1) == 0.0
+    assert sp.tail_from_top([3.0], 9.0, 5, max_rank=2) == 0.0
+    with pytest.raises(ValueError, match="at least d = 2"):
+        sp.tail_from_top([3.0], 9.0, 2)
+
+
+def test_w_error_properties():
+    M = np.diag([3.0, 2.0, 1.0])
+    assert sp.w_error(M, 0) == pytest.approx(1.0)
+    assert sp.w_error(M, 1) == pytest.approx(np.sqrt(5 / 14))
+    assert sp.w_error(M, 3) == 0.0
+    with pytest.raises(ValueError, match="zero matrix"):
+        sp.w_error(np.zeros((2, 2)), 1)
+
+
+def test_truncated_svd_reconstructs():
+    rng = np.random.default_rng(0)
+    M = rng.standard_normal((20, 30))
+    for method in ("exact", "lanczos", "randomized"):
+        U, s, Vt = sp.truncated_svd(M, 20, method=method)
+        np.testing.assert_allclose((U * s) @ Vt, M, atol=1e-8)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, 2.0, "3", None, True])
+def test_rank_argument_rejected(bad):
+    with pytest.raises(ValueError, match="d must be"):
+        sp.tail_energy_of_matrix(np.eye(3), bad)
+
+
+def test_unknown_method_rejected():
+    with pytest.raises(ValueError, match="method must be one of"):
+        sp.top_singular_values(np.eye(3), 1, method="qr")
