@@ -37,7 +37,7 @@ from .spectrum import (
     log_prob_noise_scale,
     tail_from_top,
     top_singular_values,
-    truncated_svd,
+    truncated_svd_with_spectrum,
 )
 from .target import Target, centring_matrix_apply
 
@@ -319,8 +319,7 @@ def truncated_svd_head(target: Target, d: int, *, floor: float | None = None, me
     Rpi = Rc * sq
     k = min(d, min(Rpi.shape))
     noise = log_prob_noise_scale(target) if floor is None else float(np.sqrt(w @ (R * R).sum(axis=1)))
-    spec = top_singular_values(Rpi, min(d + 1, min(Rpi.shape)), method=method, noise_scale=noise)
-    U, s, Vt = truncated_svd(Rpi, k, method=method)
+    U, s, Vt, spec = truncated_svd_with_spectrum(Rpi, min(d, min(Rpi.shape)), method=method, noise_scale=noise)
     Z = (U * s) @ Vt / sq
     if mu is not None:
         Z = Z + mu
@@ -328,36 +327,44 @@ def truncated_svd_head(target: Target, d: int, *, floor: float | None = None, me
 
 
 # ---------------------------------------------------------------------------- Lemma R
-def restriction_candidates(target: Target, d: int, max_candidates: int = 3) -> list[tuple[str, np.ndarray]]:
+def restriction_candidates(target: Target, d: int, max_candidates: int = 2) -> list[tuple[str, np.ndarray]]:
     """Vocabulary subsets ``S`` tried by Lemma R: the top-``k`` tokens of ``pbar = pi^T P``.
 
-    Sizes ``k = (d + 2) * 4^j`` below ``V`` (at most ``max_candidates``), plus the full
-    vocabulary. Subsets with ``k <= d + 1`` are useless (their log-prob rank is ``<= d``).
+    The full vocabulary, then sizes ``k = (d + 2) * 4^j <= V/2`` (at most ``max_candidates``
+    of them). Subsets with ``k <= d + 1`` are useless (their log-prob rank is ``<= d``);
+    subsets above ``V/2`` rarely raise ``min_j p_ij`` enough to pay for another SVD.
     """
     V = target.vocab_size
     pbar = target.weights @ target.probs
     order = np.argsort(-pbar, kind="stable")
     out = [("all tokens", np.arange(V))]
     k = (d + 2) * 4
-    while k < V and len(out) <= max_candidates:
+    while k <= V // 2 and len(out) <= max_candidates:
         out.append((f"top-{k} tokens", np.sort(order[:k])))
         k *= 4
     return out
 
 
-def _lemma_r_lower(target: Target, d: int, method: str) -> tuple[float, str]:
-    """Best Theorem L value over the Lemma R candidates, and which subset won."""
+def _lemma_r_lower(target: Target, d: int, method: str, full_tail: float | None = None) -> tuple[float, str]:
+    """Best Theorem L value over the Lemma R candidates, and which subset won.
+
+    ``full_tail`` is ``T_d`` of the whole target when already known (full support).
+    """
     best, label = 0.0, "none (no full-support restriction)"
     for name, S in restriction_candidates(target, d):
         P = target.probs[:, S]
         rows = np.flatnonzero((P > 0).all(axis=1))
         if rows.size == 0:
             continue
-        sub = target.restrict(S, rows) if S.size < target.vocab_size or rows.size < target.n_contexts else target
-        Api = centred_log_prob_matrix(sub)
-        if d >= min(Api.shape):
+        whole = S.size == target.vocab_size and rows.size == target.n_contexts
+        sub = target if whole else target.restrict(S, rows)
+        if d >= min(sub.shape):
             continue
-        T = top_singular_values(Api, d + 1, method=method, noise_scale=log_prob_noise_scale(sub)).tail(d)
+        if whole and full_tail is not None:
+            T = full_tail
+        else:
+            Api = centred_log_prob_matrix(sub)
+            T = top_singular_values(Api, d + 1, method=method, noise_scale=log_prob_noise_scale(sub)).tail(d)
         m = sub.probs.min(axis=1)
         val = theorem_l(T, sub.weights, m)
         if val > best:
@@ -452,7 +459,7 @@ def bounds(target: Target, d: int, *, method: str = "auto", floors=None) -> Sand
         details["U_trunc"] = BoundValue("U_trunc", best_trunc[0], "upper", "Theorem U (explicit truncated-SVD head of log max(P, floor))", _PROOF["U"], best_trunc[1])
         details["U_ref"] = BoundValue("U_ref", best_ref[0], "upper", "Theorem U' (reference logits): G(R) + sqrt(2) tau_d(R)", _PROOF["U"], best_ref[1])
 
-    lr, label = _lemma_r_lower(target, d, method)
+    lr, label = _lemma_r_lower(target, d, method, full_tail=T if target.has_full_support else None)
     details["L_restricted"] = BoundValue("L_restricted", lr, "lower", "Theorem L on a Lemma R restriction", _PROOF["R"], label)
 
     lower = max(b.value for b in details.values() if b.kind == "lower")

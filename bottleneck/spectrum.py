@@ -41,6 +41,7 @@ __all__ = [
     "TopSpectrum",
     "top_singular_values",
     "truncated_svd",
+    "truncated_svd_with_spectrum",
     "tail_energy",
     "tail_energy_of_matrix",
     "tail_from_top",
@@ -162,6 +163,36 @@ def truncated_svd(M, k: int, *, method: str = "auto", seed: int = 0):
     Q = _randomized_range(M, k, seed)
     Ub, s, Vt = np.linalg.svd(Q.T @ M, full_matrices=False)
     return (Q @ Ub)[:, :k], s[:k], Vt[:k]
+
+
+def truncated_svd_with_spectrum(
+    M, k: int, *, method: str = "auto", seed: int = 0, noise_scale: float = 0.0
+):
+    """Top-``k`` triplets of ``M`` and its :class:`TopSpectrum` (``k + 1`` values) in one SVD.
+
+    Returns ``(U, s, Vt, spectrum)`` with ``U diag(s) Vt`` as in :func:`truncated_svd` and
+    ``spectrum.tail(k)`` the tail energy ``T_k`` (what the truncation leaves out).
+    """
+    M = np.asarray(M, dtype=np.float64)
+    k = _v.check_rank(k, "k")
+    n_small = min(M.shape)
+    if k > n_small:
+        raise ValueError(f"k = {k} exceeds min(N, V) = {n_small}")
+    kk = min(k + 1, n_small)
+    fro = float(np.einsum("ij,ij->", M, M))
+    how = _resolve(method, M.shape, kk)
+    if how == "lanczos" and kk >= n_small:
+        how = "exact"
+    if how == "exact":
+        U, s_all, Vt = scipy.linalg.svd(M, full_matrices=False, lapack_driver="gesdd")
+        s_all = _zero_below_tolerance(s_all, M.shape, noise_scale)
+        tails = np.concatenate([np.cumsum((s_all**2)[::-1])[::-1], [0.0]])
+        spec = TopSpectrum(s_all[:kk].copy(), fro, tails, M.shape, how)
+        return U[:, :k], s_all[:k], Vt[:k], spec
+    U, s, Vt = truncated_svd(M, kk, method=how, seed=seed)
+    s = _zero_below_tolerance(s, M.shape, noise_scale)
+    spec = TopSpectrum(s.copy(), fro, None, M.shape, how)
+    return U[:, :k], s[:k], Vt[:k], spec
 
 
 def top_singular_values(
