@@ -19,6 +19,18 @@ from .sandwich import BoundValue, Sandwich
 from .spectrum import tail_energy, w_error
 from .target import Target
 
+
+def __getattr__(name):  # torch-backed parts load lazily: `import bottleneck` stays light
+    if name in ("solve", "sweep", "Solution"):
+        from . import solver
+
+        return getattr(solver, name)
+    if name in ("fisher_estimate", "fisher_solution"):
+        from . import fisher
+
+        return getattr(fisher, name)
+    raise AttributeError(f"module 'bottleneck' has no attribute {name!r}")
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -31,4 +43,9 @@ __all__ = [
     "w_error",
     "spectrum",
     "targets",
+    "solve",
+    "sweep",
+    "Solution",
+    "fisher_estimate",
+    "fisher_solution",
 ]

@@ -1,0 +1,455 @@
+"""The numerical optimum ``G*(d)``: :func:`solve` and :func:`sweep` (docs/theory.md §4).
+
+``solve`` minimises ``G(H W^T (+ 1 b^T))`` over the factors with L-BFGS (strong Wolfe line
+search), float64 on CPU, float32 (or bf16 inputs with float32 accumulation) on CUDA. It
+starts from the best of several feasible points (truncated SVD of ``A_pi``, the Fisher
+solution, a smaller-``d`` solution), stops when the Riemannian gradient norm (first-order
+optimality on the rank-``d`` manifold, gauge-invariant) falls below ``tol``, and
+recomputes the gap in float64 at the final point with :meth:`Target.gap`. Because the
+final point is an explicit rank-``d`` head, the reported ``gap`` is a certified upper bound
+on ``G*(d)`` (whether or not the run converged); ``converged`` says whether it is also a
+first-order stationary point. The problem is non-convex in the factors: a converged run is a
+stationary point, not necessarily the global optimum (tests check it against brute force
+on tiny instances and against the certified lower bounds).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import _validation as _v
+from .target import Target
+
+__all__ = ["Solution", "solve", "sweep"]
+
+
+@dataclass
+class Solution:
+    """Result of :func:`solve` for one rank ``d``.
+
+    Attributes
+    ----------
+    d : int
+    gap : float
+        ``G(Z)`` at the returned head, recomputed in float64 (nats/token); a certified upper
+        bound on ``G*(d)``.
+    loss : float
+        ``H(P) + gap``.
+    H : ndarray, shape (N, d)
+    W : ndarray, shape (V, d)
+    bias : ndarray, shape (V,) or None
+    converged : bool
+        True iff ``grad_norm <= tol`` at the final point.
+    grad_norm : float
+        Riemannian gradient norm ``||P_T(dG/dZ)||_F`` at the final point.
+    iterations : int
+        L-BFGS iterations.
+    seconds : float
+    device : str
+    init : str
+        Which initialisation won.
+    history : list of float
+        Gap after each block of iterations (for convergence plots).
+    """
+
+    d: int
+    gap: float
+    loss: float
+    H: np.ndarray
+    W: np.ndarray
+    bias: np.ndarray | None
+    converged: bool
+    grad_norm: float
+    iterations: int
+    seconds: float
+    device: str
+    init: str = ""
+    tol: float = 0.0
+    history: list = field(default_factory=list)
+
+    def logits(self) -> np.ndarray:
+        """``Z = H W^T (+ 1 b^T)``, shape (N, V)."""
+        Z = self.H @ self.W.T
+        return Z + self.bias if self.bias is not None else Z
+
+    def to_record(self) -> dict:
+        """JSON-serialisable summary (factors omitted)."""
+        rec = {k: v for k, v in asdict(self).items() if k not in ("H", "W", "bias")}
+        return rec
+
+    def __str__(self) -> str:
+        flag = "converged" if self.converged else "NOT converged"
+        return (
+            f"Solution(d={self.d}, gap={self.gap:.10g} nats/token, {flag}, "
+            f"grad_norm={self.grad_norm:.2e}, iterations={self.iterations}, "
+            f"{self.seconds:.2f} s on {self.device}, init={self.init!r})"
+        )
+
+
+# ---------------------------------------------------------------------------- initialisations
+def _svd_init(target: Target, d: int):
+    from .bounds import truncated_svd_head  # late: bounds imports nothing from here
+
+    if target.has_full_support:
+        floor = None
+    else:
+        floor = float(np.asarray(target.probs)[np.asarray(target.probs) > 0].min()) * 1e-2
+    Z, _ = truncated_svd_head(target, d, floor=floor)
+    return _factor(Z, d, target.bias)
+
+
+def _factor(Z: np.ndarray, d: int, bias: bool):
+    """Balanced factors ``H = U sqrt(S)``, ``W = V sqrt(S)`` of ``Z`` (rank <= d) and its bias."""
+    b = None
+    if bias:
+        b = Z.mean(axis=0)
+        Z = Z - b
+    if d == 0:
+        return np.zeros((Z.shape[0], 0)), np.zeros((Z.shape[1], 0)), b
+    U, s, Vt = np.linalg.svd(Z, full_matrices=False)
+    k = min(d, s.size)
+    H = np.zeros((Z.shape[0], d))
+    W = np.zeros((Z.shape[1], d))
+    r = np.sqrt(s[:k])
+    H[:, :k] = U[:, :k] * r
+    W[:, :k] = Vt[:k].T * r
+    return H, W, b
+
+
+def _pad(sol: "Solution", target: Target, d: int, scale: float):
+    """Extend a rank-``d0`` solution to rank ``d`` along the steepest rank-one descent directions.
+
+    Zero-padding is a saddle (the new columns get zero gradient); instead each new column
+    pair is ``sqrt(eps) (u_k, -v_k)`` with ``u_k, v_k`` the top singular pairs of ``dG/dZ``,
+    with ``sqrt(eps) = scale``; the caller scores several scales and keeps the best.
+    """
+    from .target import log_softmax
+
+    H0, W0 = sol.H, sol.W
+    extra = d - H0.shape[1]
+    Z = sol.logits()
+    Gz = (np.exp(log_softmax(Z)) - np.asarray(target.probs)) * np.asarray(target.weights)[:, None]
+    U, s, Vt = np.linalg.svd(Gz, full_matrices=False)
+    k = min(extra, s.size)
+    Hn = np.zeros((H0.shape[0], extra))
+    Wn = np.zeros((W0.shape[0], extra))
+    Hn[:, :k] = U[:, :k] * scale
+    Wn[:, :k] = -Vt[:k].T * scale
+    b = None if sol.bias is None else sol.bias.copy()
+    return np.hstack([H0, Hn]), np.hstack([W0, Wn]), b
+
+
+# ---------------------------------------------------------------------------- L-BFGS driver
+def minimize_factors(obj, H0, W0, b0, *, tol: float, max_iter: int, check_every: int = 25):
+    """Minimise ``obj`` (a :class:`~bottleneck._objective.FactorObjective`) over factors.
+
+    L-BFGS with strong Wolfe line search (torch), checking the Riemannian gradient norm
+    every ``check_every`` iterations. Stops when it is ``<= tol``, when ``max_iter`` is
+    reached, or when two consecutive blocks no longer move the factors (line search stall).
+
+    Returns ``(H, W, b, grad_norm, iterations, history)`` with float64 numpy factors.
+    Raises FloatingPointError on a non-finite objective or factors.
+    """
+    import torch
+
+    dev, dtype = obj.device, obj.dtype
+    H = torch.tensor(H0, device=dev, dtype=dtype, requires_grad=True)
+    W = torch.tensor(W0, device=dev, dtype=dtype, requires_grad=True)
+    b = torch.tensor(b0, device=dev, dtype=dtype, requires_grad=True) if b0 is not None else None
+    params = [p for p in (H, W, b) if p is not None and p.numel() > 0]
+    history: list[float] = []
+    iterations = 0
+    with torch.no_grad():
+        grad_norm = obj.riemannian_grad_norm(H, W, b)
+    if params and grad_norm > tol:
+        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=check_every, history_size=50,
+                                tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")
+
+        def closure():
+            with torch.no_grad():
+                val, gH, gW, gb = obj.value_and_grad(H, W, b)
+            if not torch.isfinite(val):
+                raise FloatingPointError("non-finite objective")
+            H.grad, W.grad = gH, gW
+            if b is not None:
+                b.grad = gb
+            return val.to(dtype)
+
+        relative = hasattr(obj, "set_reference")
+        stalls = 0
+        while iterations < max_iter:
+            before = [p.detach().clone() for p in params]
+            if relative:  # values relative to the block's start: precise differences
+                obj.set_reference(H, W, b)
+            opt.step(closure)
+            iterations = int(opt.state[opt._params[0]].get("n_iter", iterations))
+            with torch.no_grad():
+                if not all(bool(torch.isfinite(p).all()) for p in params):
+                    raise FloatingPointError("non-finite factors")
+                grad_norm = obj.riemannian_grad_norm(H, W, b)
+                if relative:
+                    obj.set_reference(None, None, None)
+                history.append(float(obj.value_and_grad(H, W, b)[0]))
+            if grad_norm <= tol:
+                break
+            moved = max(float((p.detach() - q).abs().max()) for p, q in zip(params, before))
+            stalls = stalls + 1 if moved == 0.0 else 0
+            if stalls >= 2:
+                break
+
+    def out(t):
+        return None if t is None else t.detach().to(torch.float64).cpu().numpy()
+
+    return out(H), out(W), out(b), grad_norm, iterations, history
+
+
+# ---------------------------------------------------------------------------- solve
+def solve(
+    target: Target,
+    d: int,
+    *,
+    bias: bool | None = None,
+    device: str = "auto",
+    dtype=None,
+    tol: float = 1e-8,
+    max_iter: int = 20000,
+    init="auto",
+    seed: int = 0,
+    chunk_size: int | None = None,
+    check_every: int = 25,
+) -> Solution:
+    """Numerically minimise ``G(H W^T (+ 1 b^T))`` over rank-``d`` heads (theory.md §4).
+
+    Parameters
+    ----------
+    target : Target
+        Dense target; zeros allowed (the loss reads the support only).
+    d : int
+        Rank, ``0 <= d <= min(N, V)``.
+    bias : bool, optional
+        Free bias row; default ``target.bias``.
+    device : str
+        ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ...
+    dtype : torch.dtype, optional
+        Compute dtype; default float64 on CPU, float32 on CUDA. The final gap is always
+        recomputed in float64 with :meth:`Target.gap`.
+    tol : float
+        Convergence threshold on the Riemannian gradient norm ``||P_T(dG/dZ)||_F``. In
+        float64 the line search stalls once the gap changes by less than its rounding
+        (about ``1e-17``), which on small problems is a gradient norm near ``1e-10``;
+        tolerances below that end as "not converged" (stalled), never silently.
+    max_iter : int
+        Maximum L-BFGS iterations.
+    init : {"auto", "svd", "fisher", "zeros"} or Solution
+        Starting point. ``"auto"`` takes the lowest gap among the truncated SVD of ``A_pi``
+        and the Fisher solution; a :class:`Solution` of rank ``<= d`` is extended by
+        steepest rank-one directions (warm start; the gap cannot increase).
+    seed : int
+        Seed for the (deterministic) tie-breaking perturbations.
+    chunk_size : int, optional
+        Rows per chunk (memory ``O(chunk x V)``).
+    check_every : int
+        L-BFGS iterations between convergence checks.
+
+    Returns
+    -------
+    Solution
+        ``gap`` is the float64 gap of the returned explicit head: a certified upper bound on
+        ``G*(d)``. ``converged`` is False (never silently) when ``max_iter`` ran out or the
+        line search stalled above ``tol``.
+
+    Raises
+    ------
+    ValueError
+        Bad ``d``, incompatible ``init``, non-finite values during optimisation.
+
+    Notes
+    -----
+    docs/theory.md §4; the gradient formulas are in ``bottleneck/_objective.py`` and are
+    checked against central finite differences in tests/test_solver.py.
+    """
+    import torch
+
+    from ._objective import GapObjective, resolve_device
+
+    if not isinstance(target, Target):
+        raise ValueError(f"target must be a bottleneck.Target; got {type(target).__name__}")
+    d = _v.check_rank(d)
+    n, v = target.shape
+    if d > min(n, v):
+        raise ValueError(f"d = {d} exceeds min(N, V) = {min(n, v)}; rank-{min(n, v)} heads already reach every Z")
+    if not (tol > 0 and math.isfinite(tol)):
+        raise ValueError(f"tol must be finite and > 0; got {tol!r}")
+    use_bias = target.bias if bias is None else bool(bias)
+    tgt = target if use_bias == target.bias else target.with_bias(use_bias)
+    dev = resolve_device(device)
+    if dtype is None:
+        dtype = torch.float64 if dev.type == "cpu" else torch.float32
+    t0 = time.perf_counter()
+
+    # ---- starting point: lowest float64 gap among candidates
+    candidates = []
+    if isinstance(init, Solution):
+        if init.H.shape != (n, init.d) or init.W.shape[0] != v or init.d > d:
+            raise ValueError(f"init Solution has rank {init.d} / shapes {init.H.shape}, {init.W.shape}; need rank <= {d} on a {n} x {v} target")
+        if (init.bias is not None) != use_bias:
+            raise ValueError("init Solution and this solve disagree on the bias")
+        if init.d < d:
+            for scale in (1e-2, 1e-3, 1e-4):
+                candidates.append((f"warm (pad {scale:g})", *_pad(init, tgt, d, scale)))
+        else:
+            candidates.append(("warm", init.H, init.W, init.bias))
+        if init.d < d:
+            candidates.append(("warm-zero-pad", np.hstack([init.H, np.zeros((n, d - init.d))]),
+                               np.hstack([init.W, np.zeros((v, d - init.d))]), init.bias))
+    elif init in ("auto", "svd"):
+        candidates.append(("svd", *_svd_init(tgt, d)))
+        if init == "auto" and d > 0:
+            from .fisher import fisher_solution
+
+            try:
+                Zf = fisher_solution(tgt, d)
+                candidates.append(("fisher", *_factor(Zf, d, use_bias)))
+            except ValueError:
+                pass
+    elif init == "fisher":
+        from .fisher import fisher_solution
+
+        candidates.append(("fisher", *_factor(fisher_solution(tgt, d), d, use_bias)))
+    elif init == "zeros":
+        rng = np.random.default_rng(seed)
+        candidates.append(("zeros", 1e-3 * rng.standard_normal((n, d)), 1e-3 * rng.standard_normal((v, d)),
+                           np.zeros(v) if use_bias else None))
+    else:
+        raise ValueError(f"init must be 'auto', 'svd', 'fisher', 'zeros' or a Solution; got {init!r}")
+
+    def gap_of(H, W, b):
+        Z = H @ W.T
+        return tgt.gap(Z + b if b is not None else Z)
+
+    scored = [(gap_of(H, W, b), name, H, W, b) for name, H, W, b in candidates]
+    scored.sort(key=lambda c: c[0])
+    start_gap, init_name, H0, W0, b0 = scored[0]
+
+    obj = GapObjective(tgt, dev, dtype, chunk_size)
+    try:
+        H, W, b, grad_norm, iterations, hist = minimize_factors(obj, H0, W0, b0, tol=tol, max_iter=max_iter, check_every=check_every)
+    except FloatingPointError as exc:
+        raise ValueError(
+            f"non-finite gap during optimisation at d = {d} ({exc}); try dtype=torch.float64"
+        ) from None
+    history = [start_gap] + hist
+
+    Hn, Wn, bn_ = H, W, b
+    gap = gap_of(Hn, Wn, bn_)
+    if gap > start_gap:  # never return worse than the (explicit, feasible) start
+        gap, Hn, Wn, bn_ = start_gap, H0, W0, b0
+        grad_norm = obj.riemannian_grad_norm(*(None if x is None else torch.as_tensor(x, device=dev, dtype=dtype) for x in (H0, W0, b0)))
+    entropy = tgt.entropy()
+    return Solution(
+        d=d, gap=gap, loss=entropy + gap, H=Hn, W=Wn, bias=bn_,
+        converged=bool(grad_norm <= tol), grad_norm=grad_norm, iterations=iterations,
+        seconds=time.perf_counter() - t0, device=str(dev), init=init_name, tol=tol, history=history,
+    )
+
+
+# ---------------------------------------------------------------------------- sweep
+def _atomic_write_json(path: str, payload) -> None:
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(payload, fh, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def sweep(target: Target, ds, *, path: str | None = None, progress: bool = True, **solve_kwargs) -> list[Solution]:
+    """Solve a list of ranks with warm starts, so the curve ``d -> gap`` is monotone.
+
+    Ranks are solved in increasing order; rank ``d`` starts from the best of the rank-``d``
+    defaults and the previous solution extended to rank ``d`` (whose gap is the previous
+    gap), so ``gap(d) <= gap(d')`` for ``d > d'`` by construction.
+
+    Parameters
+    ----------
+    target : Target
+    ds : iterable of int
+    path : str, optional
+        JSON file of per-rank records (no factors), written atomically after each rank.
+        If it exists and matches the target, solved ranks are skipped (resume) and their
+        recorded gaps are kept; the warm start then restarts from the rank-``d`` defaults.
+    progress : bool
+        Show a tqdm progress bar.
+    **solve_kwargs
+        Passed to :func:`solve`.
+
+    Returns
+    -------
+    list of Solution
+        In increasing ``d`` (ranks read back from ``path`` have empty factors).
+    """
+    from tqdm.auto import tqdm
+
+    ranks = sorted({_v.check_rank(d) for d in ds})
+    fingerprint = _fingerprint(target)
+    done: dict[int, dict] = {}
+    if path is not None and os.path.exists(path):
+        with open(path) as fh:
+            saved = json.load(fh)
+        if saved.get("target") != fingerprint:
+            raise ValueError(f"{path} holds a sweep of another target; remove it or choose another path")
+        done = {int(r["d"]): r for r in saved["records"]}
+    out: list[Solution] = []
+    prev: Solution | None = None
+    records = list(done.values())
+    for d in tqdm(ranks, desc="sweep", disable=not progress):
+        if d in done:
+            r = done[d]
+            out.append(Solution(d=d, gap=r["gap"], loss=r["loss"], H=np.zeros((0, 0)), W=np.zeros((0, 0)),
+                                bias=None, converged=r["converged"], grad_norm=r["grad_norm"],
+                                iterations=r["iterations"], seconds=r["seconds"], device=r["device"],
+                                init=r.get("init", ""), tol=r.get("tol", 0.0)))
+            prev = None
+            continue
+        sol = solve(target, d, **solve_kwargs)
+        if prev is not None and prev.H.size:
+            warm = solve(target, d, **{**solve_kwargs, "init": prev})
+            if warm.gap < sol.gap:
+                sol = warm
+        if out and sol.gap > out[-1].gap:  # monotone by construction: the padded head is feasible
+            sol = _padded_copy(out[-1], prev, d) if prev is not None else sol
+        out.append(sol)
+        prev = sol
+        records = [r for r in records if int(r["d"]) != d] + [sol.to_record()]
+        if path is not None:
+            _atomic_write_json(path, {"target": fingerprint, "records": sorted(records, key=lambda r: r["d"])})
+    return out
+
+
+def _padded_copy(last: Solution, prev: Solution, d: int) -> Solution:
+    n, v = prev.H.shape[0], prev.W.shape[0]
+    H = np.hstack([prev.H, np.zeros((n, d - prev.d))])
+    W = np.hstack([prev.W, np.zeros((v, d - prev.d))])
+    return Solution(d=d, gap=last.gap, loss=last.loss, H=H, W=W, bias=prev.bias, converged=last.converged,
+                    grad_norm=last.grad_norm, iterations=0, seconds=0.0, device=last.device,
+                    init="padded previous rank", tol=last.tol)
+
+
+def _fingerprint(target: Target) -> dict:
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(target.probs).tobytes())
+    h.update(np.ascontiguousarray(target.weights).tobytes())
+    return {"shape": list(target.shape), "bias": target.bias, "sha256": h.hexdigest()}

@@ -1,0 +1,214 @@
+"""solve / sweep / fisher_estimate: brute-force oracle, finite differences, sandwich, sweeps."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import minimize_scalar
+
+import bottleneck as bn
+from bottleneck._objective import FisherObjective, GapObjective
+
+from .strategies import targets
+
+REL, ABS = 1e-9, 1e-12
+
+
+def le(a, b, rel=REL, abs_=ABS):
+    return a <= b + rel * abs(b) + abs_
+
+
+# ------------------------------------------------------------------ brute-force oracle, V = 3, d = 1
+_E = np.array([[1, -1, 0], [1, 1, -2]], dtype=float)
+_E /= np.linalg.norm(_E, axis=1, keepdims=True)  # orthonormal basis of the plane 1^perp in R^3
+
+
+def _oracle_gap_at_angle(P, w, theta):
+    """G(theta) = sum_i pi_i min_h KL(p_i || softmax(h u(theta))): each inner problem is convex
+    in the scalar h; its derivative <softmax(h u), u> - <p, u> is increasing, so bisection
+    on [-400, 400] (120 halvings) finds the minimiser to machine precision."""
+    u = np.cos(theta) * _E[0] + np.sin(theta) * _E[1]
+    target_mean = P @ u
+    lo, hi = np.full(len(P), -400.0), np.full(len(P), 400.0)
+    for _ in range(120):
+        mid = (lo + hi) / 2
+        z = mid[:, None] * u
+        q = np.exp(z - z.max(axis=1, keepdims=True))
+        q /= q.sum(axis=1, keepdims=True)
+        up = (q @ u) > target_mean
+        hi = np.where(up, mid, hi)
+        lo = np.where(up, lo, mid)
+    z = ((lo + hi) / 2)[:, None] * u
+    logq = z - np.log(np.exp(z - z.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True)) - z.max(axis=1, keepdims=True)
+    return float(w @ (P * (np.log(P) - logq)).sum(axis=1))
+
+
+def oracle_v3_d1(P, w):
+    grid = np.linspace(0, np.pi, 721)  # u and -u give the same heads: theta in [0, pi)
+    vals = np.array([_oracle_gap_at_angle(P, w, th) for th in grid])
+    best = math.inf
+    for k in np.argsort(vals)[:3]:  # refine the three best grid cells
+        res = minimize_scalar(lambda th: _oracle_gap_at_angle(P, w, th),
+                              bounds=(grid[k] - np.pi / 720, grid[k] + np.pi / 720),
+                              method="bounded", options={"xatol": 1e-12})
+        best = min(best, res.fun, vals[k])
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_solve_matches_brute_force_v3_d1(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 7))
+    P = rng.dirichlet(np.full(3, 0.7), size=n)
+    P = np.clip(P, 1e-6, None)
+    P /= P.sum(axis=1, keepdims=True)
+    w = rng.dirichlet(np.ones(n))
+    t = bn.Target.from_probs(P, weights=w)
+    sol = bn.solve(t, 1, tol=1e-9)
+    ref = oracle_v3_d1(P, w)
+    assert sol.converged, sol
+    assert abs(sol.gap - ref) <= 1e-7, (sol.gap, ref)
+
+
+# ------------------------------------------------------------------ gradients
+@pytest.mark.parametrize("Obj", [GapObjective, FisherObjective])
+@pytest.mark.parametrize("bias", [False, True])
+def test_gradients_match_central_differences(Obj, bias):
+    rng = np.random.default_rng(1)
+    n, v, d = 5, 7, 2
+    P = rng.dirichlet(np.ones(v), size=n)
+    P[0, 3] = 0.0  # a zero: gradients must ignore it
+    P /= P.sum(axis=1, keepdims=True)
+    t = bn.Target.from_probs(P, weights=rng.dirichlet(np.ones(n)), bias=bias)
+    obj = Obj(t, torch.device("cpu"), torch.float64, chunk_size=2)  # chunking exercised
+    H = torch.tensor(rng.standard_normal((n, d)))
+    W = torch.tensor(rng.standard_normal((v, d)))
+    b = torch.tensor(rng.standard_normal(v)) if bias else None
+    _, gH, gW, gb = obj.value_and_grad(H, W, b)
+    eps = 1e-6
+    for X, g in ((H, gH), (W, gW)) + (((b, gb),) if bias else ()):
+        for idx in np.ndindex(*X.shape):
+            X[idx] += eps
+            fp = float(obj.value_and_grad(H, W, b)[0])
+            X[idx] -= 2 * eps
+            fm = float(obj.value_and_grad(H, W, b)[0])
+            X[idx] += eps
+            assert (fp - fm) / (2 * eps) == pytest.approx(float(g[idx]), rel=1e-6, abs=1e-9)
+
+
+def test_gap_objective_value_equals_target_gap():
+    t, _ = bn.targets.synthetic(6, 9, "power", scale=3.0, seed=4)
+    rng = np.random.default_rng(0)
+    H, W = rng.standard_normal((6, 2)), rng.standard_normal((9, 2))
+    obj = GapObjective(t, torch.device("cpu"), torch.float64)
+    val = float(obj.value_and_grad(torch.tensor(H), torch.tensor(W), None)[0])
+    assert val == pytest.approx(t.gap(H @ W.T), rel=1e-12)
+
+
+# ------------------------------------------------------------------ exact optima
+@pytest.mark.parametrize("bias", [False, True])
+def test_d0_exact(bias):
+    P = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.3, 0.3, 0.4]])
+    w = np.array([0.5, 0.3, 0.2])
+    t = bn.Target.from_probs(P, weights=w, bias=bias)
+    sol = bn.solve(t, 0, tol=1e-9)
+    q = w @ P if bias else np.full(3, 1 / 3)  # bias only: best single q is the mixture pbar
+    ref = float(sum(wi * np.sum(p * np.log(p / q)) for wi, p in zip(w, P)))
+    assert sol.gap == pytest.approx(ref, rel=1e-10)
+    assert sol.converged
+
+
+def test_zero_gap_at_rank():
+    t, _ = bn.targets.synthetic(8, 10, "exponential", decay=0.3, scale=2.0, rank=3, seed=0)
+    sol = bn.solve(t, 3)
+    assert sol.gap <= 1e-14 and sol.converged  # float64 rounding of log-softmax
+
+
+# ------------------------------------------------------------------ properties
+@settings(max_examples=15)
+@given(t=targets(), d=st.integers(0, 4))
+def test_sandwich_with_solver(t, d):
+    d = min(d, min(t.shape))
+    s = bn.bounds(t, d)
+    sol = bn.solve(t, d, tol=1e-9, max_iter=5000)
+    assert le(s.lower, sol.gap), (s.lower, sol.gap)
+    assert le(sol.gap, s.details["U_trunc"].value)
+    assert le(s.details["U_trunc"].value, s.upper) or s.upper == s.details["U_trunc"].value
+    assert sol.grad_norm >= 0 and (sol.converged == (sol.grad_norm <= sol.tol))
+
+
+@settings(max_examples=10)
+@given(t=targets(zeros=True), d=st.integers(0, 3))
+def test_solver_with_zeros(t, d):
+    d = min(d, min(t.shape))
+    s = bn.bounds(t, d)
+    sol = bn.solve(t, d, max_iter=3000)
+    assert np.isfinite(sol.gap)
+    assert le(s.lower, sol.gap) and le(sol.gap, s.upper)
+
+
+@settings(max_examples=8)
+@given(t=targets(bias=False), data=st.data())
+def test_independent_of_context_order(t, data):
+    d = min(2, min(t.shape))
+    perm = np.random.default_rng(data.draw(st.integers(0, 999))).permutation(t.n_contexts)
+    tp = bn.Target.from_probs(np.array(t.probs)[perm], weights=t.weights[perm])
+    a, b = bn.solve(t, d, tol=1e-9, max_iter=3000), bn.solve(tp, d, tol=1e-9, max_iter=3000)
+    if a.converged and b.converged:
+        assert a.gap == pytest.approx(b.gap, rel=1e-6, abs=1e-10)
+
+
+def test_sweep_monotone_and_resumes(tmp_path):
+    t, _ = bn.targets.synthetic(30, 25, "power", decay=0.7, scale=4.0, seed=5)
+    path = tmp_path / "sweep.json"
+    first = bn.sweep(t, [1, 2, 4], path=str(path), progress=False)
+    gaps = [s.gap for s in first]
+    assert all(b <= a for a, b in zip(gaps, gaps[1:]))
+    saved = json.loads(path.read_text())
+    assert [r["d"] for r in saved["records"]] == [1, 2, 4]
+    resumed = bn.sweep(t, [1, 2, 4, 8], path=str(path), progress=False)
+    assert [s.gap for s in resumed[:3]] == gaps  # read back, not recomputed
+    assert resumed[3].gap <= gaps[-1]
+    other, _ = bn.targets.synthetic(30, 25, "power", decay=0.7, scale=4.0, seed=6)
+    with pytest.raises(ValueError, match="another target"):
+        bn.sweep(other, [1], path=str(path), progress=False)
+
+
+def test_fisher_estimate_asymptotically_exact():
+    """G*(d)/E_F(d) -> 1 as the log-prob tail vanishes (proofs/estimates.md)."""
+    ratios = []
+    for scale in (2.0, 0.5, 0.1):
+        t, _ = bn.targets.synthetic(20, 15, "power", decay=0.5, scale=scale, seed=3)
+        ratios.append(bn.solve(t, 2, tol=1e-13).gap / bn.fisher_estimate(t, 2, tol=1e-13))
+    errs = [abs(r - 1) for r in ratios]
+    assert errs[2] < errs[1] < errs[0]
+    assert errs[2] < 0.02
+
+
+def test_non_converged_is_flagged():
+    t, _ = bn.targets.synthetic(20, 30, "power", decay=0.5, scale=5.0, seed=0)
+    sol = bn.solve(t, 3, max_iter=2, check_every=1, tol=1e-14, init="svd")
+    assert not sol.converged and "NOT converged" in str(sol)
+    assert sol.gap <= bn.bounds(t, 3).details["U_trunc"].value + 1e-15  # still an explicit head
+
+
+# ------------------------------------------------------------------ bad input
+def test_solve_rejects():
+    t = bn.Target.from_probs([[0.5, 0.5], [0.2, 0.8]])
+    with pytest.raises(ValueError, match="exceeds min"):
+        bn.solve(t, 3)
+    with pytest.raises(ValueError, match="d must be"):
+        bn.solve(t, -1)
+    with pytest.raises(ValueError, match="init must be"):
+        bn.solve(t, 1, init="random")
+    with pytest.raises(ValueError, match="tol"):
+        bn.solve(t, 1, tol=0)
+    with pytest.raises(ValueError, match="unknown device|cuda"):
+        bn.solve(t, 1, device="tpu")
+    big = bn.solve(bn.Target.from_probs(np.full((3, 3), 1 / 3)), 2)
+    with pytest.raises(ValueError, match="init Solution"):
+        bn.solve(t, 1, init=big)
