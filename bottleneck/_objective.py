@@ -70,6 +70,35 @@ class FactorObjective:
                 gb += Gz.sum(dim=0)
         return total, gH, gW, gb
 
+    def curvature_weights(self, sl: slice, Z: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        """Rows ``q_i`` whose ``pi_i (diag q_i - q_i q_i^T)`` is the Gauss–Newton block of row ``i``."""
+        raise NotImplementedError
+
+    def diag_curvature(self, H: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None):
+        """Diagonal of the Gauss–Newton matrix w.r.t. ``H``, ``W`` and ``b``.
+
+        ``D_H[i, k] = pi_i Var_{q_i}(W[:, k])``, ``D_W[j, k] = sum_i pi_i q_ij (1 - q_ij) H[i, k]^2``,
+        ``D_b[j] = sum_i pi_i q_ij (1 - q_ij)``; used as a diagonal preconditioner.
+        """
+        n = H.shape[0]
+        DH = torch.empty_like(H)
+        DW = torch.zeros_like(W)
+        Db = torch.zeros(W.shape[0], dtype=H.dtype, device=H.device)
+        W2 = W * W
+        for s in range(0, n, self.chunk):
+            sl = slice(s, min(n, s + self.chunk))
+            Q = self.curvature_weights(sl, self._logits(H, W, b, sl))
+            w = self.w[sl, None]
+            DH[sl] = w * (Q @ W2 - (Q @ W) ** 2)
+            Qv = w * Q * (1 - Q)
+            DW += Qv.T @ (H[sl] * H[sl])
+            Db += Qv.sum(dim=0)
+        return DH, DW, (Db if b is not None else None)
+
+    def stationarity(self, H: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None) -> tuple[float, float]:
+        """``(f, ||P_T(df/dZ)||_F)`` in one pass (see :meth:`riemannian_grad_norm`)."""
+        return self._riemannian(H, W, b)
+
     def riemannian_grad_norm(self, H: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None) -> float:
         """``||P_T(df/dZ)||_F`` (and ``||df/db||`` in quadrature): first-order optimality on
         the manifold of rank-``d`` matrices, invariant to ``H -> H R, W -> W R^{-T}``.
@@ -77,7 +106,11 @@ class FactorObjective:
         ``P_T(G) = Q_H Q_H^T G + G Q_W Q_W^T - Q_H Q_H^T G Q_W Q_W^T`` with ``Q_H, Q_W``
         orthonormal bases of the columns of ``H`` and ``W``.
         """
+        return self._riemannian(H, W, b)[1]
+
+    def _riemannian(self, H, W, b):
         n = H.shape[0]
+        total = torch.zeros((), dtype=torch.float64, device=H.device)
         QH = torch.linalg.qr(H)[0] if H.shape[1] else H
         QW = torch.linalg.qr(W)[0] if W.shape[1] else W
         GQW = torch.empty((n, QW.shape[1]), dtype=H.dtype, device=H.device)
@@ -85,14 +118,15 @@ class FactorObjective:
         gb = torch.zeros(W.shape[0], dtype=H.dtype, device=H.device)
         for s in range(0, n, self.chunk):
             sl = slice(s, min(n, s + self.chunk))
-            _, Gz = self.chunk_value_and_grad_z(sl, self._logits(H, W, b, sl))
+            val, Gz = self.chunk_value_and_grad_z(sl, self._logits(H, W, b, sl))
+            total = total + val
             GQW[sl] = Gz @ QW
             QHtG += QH[sl].T @ Gz
             gb += Gz.sum(dim=0)
         sq = (QHtG**2).sum() + (GQW**2).sum() - ((QHtG @ QW) ** 2).sum()
         if b is not None:
             sq = sq + (gb**2).sum()
-        return float(torch.sqrt(torch.clamp(sq, min=0.0)))
+        return float(total), float(torch.sqrt(torch.clamp(sq, min=0.0)))
 
 
 class GapObjective(FactorObjective):
@@ -116,6 +150,9 @@ class GapObjective(FactorObjective):
         """Measure values relative to ``Z_0 = H W^T (+ b)`` (None to switch off)."""
         self.reference = None if H is None else (H.detach().clone(), W.detach().clone(),
                                                  None if b is None else b.detach().clone())
+
+    def curvature_weights(self, sl, Z):
+        return torch.softmax(Z, dim=1)
 
     def chunk_value_and_grad_z(self, sl, Z):
         logq = torch.log_softmax(Z, dim=1)
@@ -145,6 +182,9 @@ class FisherObjective(FactorObjective):
     def __init__(self, target, device, dtype, chunk_size=None):
         super().__init__(target, device, dtype, chunk_size)
         self.A = torch.as_tensor(self.logp_np, device=device, dtype=dtype)
+
+    def curvature_weights(self, sl, Z):
+        return self.P[sl]
 
     def chunk_value_and_grad_z(self, sl, Z):
         p, w = self.P[sl], self.w[sl]

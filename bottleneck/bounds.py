@@ -144,6 +144,8 @@ def theorem_u_reference(reference_gap, reference_tail_energy, total_weight: floa
 def _phi(y: np.ndarray) -> np.ndarray:
     """``phi(y) = e^y - 1 - y`` (Lemma K), accurate for small ``|y|`` via its Taylor series."""
     y = np.asarray(y, dtype=np.float64)
+    shape = y.shape
+    y = np.atleast_1d(y)
     out = np.expm1(y) - y
     small = np.abs(y) < 0.5
     if np.any(small):
@@ -154,7 +156,7 @@ def _phi(y: np.ndarray) -> np.ndarray:
             term = term * ys / n
             acc += term
         out[small] = acc
-    return out
+    return out.reshape(shape)
 
 
 def segment_function(x):
@@ -381,7 +383,7 @@ _PROOF = {
 }
 
 
-def bounds(target: Target, d: int, *, method: str = "auto", floors=None) -> Sandwich:
+def bounds(target: Target, d: int, *, method: str = "auto", floors=None, solve: bool = False, solve_kwargs=None) -> Sandwich:
     """Every certified bound and closed-form estimate of ``G*(d)`` for a target.
 
     Parameters
@@ -394,6 +396,12 @@ def bounds(target: Target, d: int, *, method: str = "auto", floors=None) -> Sand
     floors : sequence of float, optional
         Only for targets with zeros: reference logits ``log max(P, floor)`` tried for the
         upper bounds (default: ``min positive p`` times ``1, 1e-2, 1e-4``).
+    solve : bool
+        Also run :func:`bottleneck.solve` (its gap, an explicit head, joins the certified
+        upper bounds as ``solver``) and :func:`bottleneck.fisher_estimate` (``E_F``), and
+        report the ratios ``E_1/solver`` and ``E_F/solver`` in ``estimates``.
+    solve_kwargs : dict, optional
+        Passed to :func:`bottleneck.solve`.
 
     Returns
     -------
@@ -462,8 +470,24 @@ def bounds(target: Target, d: int, *, method: str = "auto", floors=None) -> Sand
     lr, label = _lemma_r_lower(target, d, method, full_tail=T if target.has_full_support else None)
     details["L_restricted"] = BoundValue("L_restricted", lr, "lower", "Theorem L on a Lemma R restriction", _PROOF["R"], label)
 
+    if solve:
+        from .fisher import fisher_estimate
+        from .solver import solve as _solve
+
+        d_eff = min(d, min(target.shape))
+        sol = _solve(target, d_eff, **(solve_kwargs or {}))
+        flag = "converged" if sol.converged else "NOT converged"
+        details["solver"] = BoundValue("solver", sol.gap, "solver", "gap of the solver's explicit head (certified upper)",
+                                       "docs/theory.md §4", f"{flag}, grad {sol.grad_norm:.1e}, {sol.iterations} it")
+        ef = fisher_estimate(target, d_eff)
+        details["E_F"] = BoundValue("E_F", ef, "estimate", "second-order (Fisher) estimate (not a bound)", _PROOF["E"])
+        estimates["E_F"] = ef
+        for name in ("E_1", "E_F"):
+            if name in estimates:
+                estimates[f"{name}/solver"] = estimates[name] / sol.gap if sol.gap > 0 else (1.0 if estimates[name] == 0 else np.inf)
+
     lower = max(b.value for b in details.values() if b.kind == "lower")
-    upper = min(b.value for b in details.values() if b.kind == "upper")
+    upper = min(b.value for b in details.values() if b.kind in ("upper", "solver"))
     return Sandwich(d=d, bias=target.bias, lower=lower, upper=upper, entropy=target.entropy(), estimates=estimates, details=details)
 
 

@@ -55,8 +55,8 @@ class Solution:
     device : str
     init : str
         Which initialisation won.
-    history : list of float
-        Gap after each block of iterations (for convergence plots).
+    history : list of (float, float)
+        ``(seconds since start, gap)`` after each block of iterations (convergence plots).
     """
 
     d: int
@@ -147,62 +147,88 @@ def _pad(sol: "Solution", target: Target, d: int, scale: float):
 
 
 # ---------------------------------------------------------------------------- L-BFGS driver
-def minimize_factors(obj, H0, W0, b0, *, tol: float, max_iter: int, check_every: int = 25):
+def minimize_factors(obj, H0, W0, b0, *, tol: float, max_iter: int, check_every: int = 25, clock=None,
+                     max_seconds: float | None = None):
     """Minimise ``obj`` (a :class:`~bottleneck._objective.FactorObjective`) over factors.
 
-    L-BFGS with strong Wolfe line search (torch), checking the Riemannian gradient norm
-    every ``check_every`` iterations. Stops when it is ``<= tol``, when ``max_iter`` is
-    reached, or when two consecutive blocks no longer move the factors (line search stall).
+    L-BFGS with strong Wolfe line search (torch) in diagonally preconditioned variables:
+    every ``check_every`` iterations the factors are rescaled by the square root of the
+    diagonal of the Gauss–Newton matrix (:meth:`FactorObjective.diag_curvature`), which
+    evens out the very different curvatures of rows with peaked and flat predictions, and
+    the Riemannian gradient norm is checked. Stops when it is ``<= tol``, when ``max_iter``
+    is reached, after ``max_seconds`` (checked between blocks), or when two consecutive
+    blocks no longer move the factors (stall). Once a
+    block improves the value by less than ``1e-12`` relative, values are measured relative
+    to the block's start point (:meth:`GapObjective.set_reference`) so the line search can
+    still resolve the decrease.
 
-    Returns ``(H, W, b, grad_norm, iterations, history)`` with float64 numpy factors.
+    Returns ``(H, W, b, grad_norm, iterations, history)`` with float64 numpy factors and
+    ``history`` a list of ``(seconds, value)`` (seconds from ``clock()``, default time since call).
     Raises FloatingPointError on a non-finite objective or factors.
     """
     import torch
 
+    t0 = time.perf_counter()
+    clock = clock or (lambda: time.perf_counter() - t0)
     dev, dtype = obj.device, obj.dtype
-    H = torch.tensor(H0, device=dev, dtype=dtype, requires_grad=True)
-    W = torch.tensor(W0, device=dev, dtype=dtype, requires_grad=True)
-    b = torch.tensor(b0, device=dev, dtype=dtype, requires_grad=True) if b0 is not None else None
-    params = [p for p in (H, W, b) if p is not None and p.numel() > 0]
-    history: list[float] = []
+    H = torch.tensor(H0, device=dev, dtype=dtype)
+    W = torch.tensor(W0, device=dev, dtype=dtype)
+    b = torch.tensor(b0, device=dev, dtype=dtype) if b0 is not None else None
+    history: list[tuple[float, float]] = []
     iterations = 0
     with torch.no_grad():
-        grad_norm = obj.riemannian_grad_norm(H, W, b)
-    if params and grad_norm > tol:
-        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=check_every, history_size=50,
-                                tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")
+        value, grad_norm = obj.stationarity(H, W, b)
+    has_params = H.numel() + W.numel() + (0 if b is None else b.numel()) > 0
+    relative_capable = hasattr(obj, "set_reference")
+    relative = False
+    stalls = 0
+    while has_params and grad_norm > tol and iterations < max_iter:
+        if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+            break
+        with torch.no_grad():
+            scales = obj.diag_curvature(H, W, b)
+            scales = [None if D is None else torch.sqrt(D + 1e-3 * D.mean() + 1e-300) for D in scales]
+        sH, sW, sb = scales
+        X = (H * sH).requires_grad_(True)
+        Y = (W * sW).requires_grad_(True)
+        c = None if b is None else (b * sb).requires_grad_(True)
+        params = [p for p in (X, Y, c) if p is not None and p.numel() > 0]
+        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=min(check_every, max_iter - iterations),
+                                history_size=50, tolerance_grad=0.0, tolerance_change=0.0,
+                                line_search_fn="strong_wolfe")
 
         def closure():
             with torch.no_grad():
-                val, gH, gW, gb = obj.value_and_grad(H, W, b)
+                val, gH, gW, gb = obj.value_and_grad(X / sH, Y / sW, None if c is None else c / sb)
             if not torch.isfinite(val):
                 raise FloatingPointError("non-finite objective")
-            H.grad, W.grad = gH, gW
-            if b is not None:
-                b.grad = gb
+            X.grad, Y.grad = gH / sH, gW / sW
+            if c is not None:
+                c.grad = gb / sb
             return val.to(dtype)
 
-        relative = hasattr(obj, "set_reference")
-        stalls = 0
-        while iterations < max_iter:
-            before = [p.detach().clone() for p in params]
-            if relative:  # values relative to the block's start: precise differences
-                obj.set_reference(H, W, b)
-            opt.step(closure)
-            iterations = int(opt.state[opt._params[0]].get("n_iter", iterations))
-            with torch.no_grad():
-                if not all(bool(torch.isfinite(p).all()) for p in params):
-                    raise FloatingPointError("non-finite factors")
-                grad_norm = obj.riemannian_grad_norm(H, W, b)
-                if relative:
-                    obj.set_reference(None, None, None)
-                history.append(float(obj.value_and_grad(H, W, b)[0]))
-            if grad_norm <= tol:
-                break
-            moved = max(float((p.detach() - q).abs().max()) for p, q in zip(params, before))
-            stalls = stalls + 1 if moved == 0.0 else 0
-            if stalls >= 2:
-                break
+        if relative:
+            obj.set_reference(H, W, b)
+        opt.step(closure)
+        iterations += int(opt.state[opt._params[0]].get("n_iter", 0))
+        with torch.no_grad():
+            Hn, Wn = X.detach() / sH, Y.detach() / sW
+            bn_ = None if c is None else c.detach() / sb
+            if not all(bool(torch.isfinite(t).all()) for t in (Hn, Wn) + (() if bn_ is None else (bn_,))):
+                raise FloatingPointError("non-finite factors")
+            if relative:
+                obj.set_reference(None, None, None)
+            new_value, grad_norm = obj.stationarity(Hn, Wn, bn_)
+        moved = max(float((Hn - H).abs().max()) if H.numel() else 0.0,
+                    float((Wn - W).abs().max()) if W.numel() else 0.0,
+                    0.0 if b is None else float((bn_ - b).abs().max()))
+        if relative_capable and not relative and abs(value - new_value) <= 1e-12 * max(abs(value), 1e-300):
+            relative = True
+        H, W, b, value = Hn, Wn, bn_, new_value
+        history.append((clock(), value))
+        stalls = stalls + 1 if moved == 0.0 else 0
+        if stalls >= 2:
+            break
 
     def out(t):
         return None if t is None else t.detach().to(torch.float64).cpu().numpy()
@@ -224,6 +250,7 @@ def solve(
     seed: int = 0,
     chunk_size: int | None = None,
     check_every: int = 25,
+    max_seconds: float | None = None,
 ) -> Solution:
     """Numerically minimise ``G(H W^T (+ 1 b^T))`` over rank-``d`` heads (theory.md §4).
 
@@ -256,7 +283,9 @@ def solve(
     chunk_size : int, optional
         Rows per chunk (memory ``O(chunk x V)``).
     check_every : int
-        L-BFGS iterations between convergence checks.
+        L-BFGS iterations between convergence checks (and preconditioner updates).
+    max_seconds : float, optional
+        Wall-time budget for the iterations; an exhausted budget ends "not converged".
 
     Returns
     -------
@@ -337,21 +366,24 @@ def solve(
     scored = [(gap_of(H, W, b), name, H, W, b) for name, H, W, b in candidates]
     scored.sort(key=lambda c: c[0])
     start_gap, init_name, H0, W0, b0 = scored[0]
+    start_point = (time.perf_counter() - t0, start_gap)
 
     obj = GapObjective(tgt, dev, dtype, chunk_size)
     try:
-        H, W, b, grad_norm, iterations, hist = minimize_factors(obj, H0, W0, b0, tol=tol, max_iter=max_iter, check_every=check_every)
+        H, W, b, grad_norm, iterations, hist = minimize_factors(
+            obj, H0, W0, b0, tol=tol, max_iter=max_iter, check_every=check_every,
+            clock=lambda: time.perf_counter() - t0, max_seconds=max_seconds)
     except FloatingPointError as exc:
         raise ValueError(
             f"non-finite gap during optimisation at d = {d} ({exc}); try dtype=torch.float64"
         ) from None
-    history = [start_gap] + hist
+    history = [start_point] + hist
 
     Hn, Wn, bn_ = H, W, b
     gap = gap_of(Hn, Wn, bn_)
     if gap > start_gap:  # never return worse than the (explicit, feasible) start
         gap, Hn, Wn, bn_ = start_gap, H0, W0, b0
-        grad_norm = obj.riemannian_grad_norm(*(None if x is None else torch.as_tensor(x, device=dev, dtype=dtype) for x in (H0, W0, b0)))
+        grad_norm = obj.stationarity(*(None if x is None else torch.as_tensor(x, device=dev, dtype=dtype) for x in (H0, W0, b0)))[1]
     entropy = tgt.entropy()
     return Solution(
         d=d, gap=gap, loss=entropy + gap, H=Hn, W=Wn, bias=bn_,
