@@ -335,6 +335,7 @@ def restriction_candidates(target: Target, d: int, max_candidates: int = 2) -> l
     The full vocabulary, then sizes ``k = (d + 2) * 4^j <= V/2`` (at most ``max_candidates``
     of them). Subsets with ``k <= d + 1`` are useless (their log-prob rank is ``<= d``);
     subsets above ``V/2`` rarely raise ``min_j p_ij`` enough to pay for another SVD.
+    Proof that any subset gives a valid lower bound: proofs/lemma_r.md.
     """
     V = target.vocab_size
     pbar = target.weights @ target.probs
@@ -502,6 +503,10 @@ def bounds_from_spectrum(
     bias: bool = False,
 ) -> Sandwich:
     """Certified bounds on ``G*(d)`` from the singular values of ``A_pi`` alone.
+
+    Theorem U (proofs/theorem_u.md), Theorem L (proofs/theorem_l.md, needs ``weights`` and
+    ``min_probs``) and the estimate E_1 (proofs/estimates.md), from ``T_d`` computed as in
+    :func:`bottleneck.spectrum.tail_from_top` (proofs/eckart_young_weighted.md).
 
     Parameters
     ----------

@@ -52,6 +52,8 @@ def fisher_solution(target: Target, d: int, *, tol: float = 1e-10, max_iter: int
     """Logits ``M`` (rank ``<= d``, plus bias row if ``target.bias``) minimising the Fisher model.
 
     A feasible head for :func:`bottleneck.solve`; see :func:`fisher_estimate`.
+    ``M = argmin_{rank <= d} sum_i pi_i Var_{p_i}(a_i - m_i)``, the minimiser of the
+    second-order model of proofs/estimates.md.
     """
     d = _v.check_rank(d)
     if d > min(target.shape):

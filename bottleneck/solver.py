@@ -291,7 +291,9 @@ def solve(
     -------
     Solution
         ``gap`` is the float64 gap of the returned explicit head: a certified upper bound on
-        ``G*(d)``. ``converged`` is False (never silently) when ``max_iter`` ran out or the
+        ``G*(d)``. (An explicit rank-``d`` head is feasible, so its gap bounds the
+        minimum from above; the sandwich ``lower <= G*(d) <= gap <= U_trunc`` is proved in
+        proofs/theorem_l.md and proofs/theorem_u.md.) ``converged`` is False (never silently) when ``max_iter`` ran out or the
         line search stalled above ``tol``.
 
     Raises

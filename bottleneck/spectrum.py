@@ -237,6 +237,9 @@ def _zero_below_tolerance(s: np.ndarray, shape, noise_scale: float = 0.0) -> np.
 def tail_from_top(top_values, frobenius_sq: float, d: int, *, max_rank: int | None = None) -> float:
     """Tail energy from the top values: ``T_d = max(||M||_F^2 - sum_{k<=d} s_k^2, s_{d+1}^2)``.
 
+    ``T_d`` is the squared distance of ``M`` to the rank-``d`` matrices (Eckart–Young–Mirsky,
+    proofs/eckart_young_weighted.md); the floor ``s_{d+1}^2`` guards against cancellation.
+
     Parameters
     ----------
     top_values : array_like, shape (k,)
@@ -316,7 +319,10 @@ def fisher_weighted_matrix(target: Target) -> np.ndarray:
 
 
 def centred_log_prob_spectrum(target: Target, k: int | None = None, *, method: str = "auto") -> TopSpectrum:
-    """Top-``k`` singular values of ``A_pi`` (all of them when ``k`` is None)."""
+    """Top-``k`` singular values of ``A_pi`` (all of them when ``k`` is None).
+
+    ``A_pi = D_pi^{1/2} log P C`` (``Ã_pi`` with a bias); its tail is the ``T_d`` of every
+    bound (proofs/eckart_young_weighted.md)."""
     A = centred_log_prob_matrix(target)
     if k is None:
         k, method = min(A.shape), "exact"
