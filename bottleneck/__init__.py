@@ -20,6 +20,9 @@ from .spectrum import tail_energy, w_error
 from .target import Target
 
 
+_LAZY_MODULES = ("degeneration", "scaling", "pythia", "symbolic", "checkpoints", "lm", "corpora", "solver", "fisher")
+
+
 def __getattr__(name):  # torch-backed parts load lazily: `import bottleneck` stays light
     if name in ("solve", "sweep", "Solution"):
         from . import solver
@@ -29,6 +32,10 @@ def __getattr__(name):  # torch-backed parts load lazily: `import bottleneck` st
         from . import fisher
 
         return getattr(fisher, name)
+    if name in _LAZY_MODULES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'bottleneck' has no attribute {name!r}")
 
 __version__ = "0.1.0"
@@ -48,4 +55,8 @@ __all__ = [
     "Solution",
     "fisher_estimate",
     "fisher_solution",
+    "degeneration",
+    "scaling",
+    "pythia",
+    "symbolic",
 ]

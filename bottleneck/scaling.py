@@ -188,7 +188,7 @@ class ScalingLaw:
             boot = np.empty((bootstrap, len(free)))
             for b in range(bootstrap):
                 idx = rng.integers(0, N.size, N.size)
-                p = _fit_once(N[idx], T[idx], L[idx], fixed, free, loss, huber_delta, starts, warm=best[0])[0]
+                p = _fit_once(N[idx], T[idx], L[idx], fixed, free, loss, huber_delta, 1, warm=best[0])[0]
                 boot[b] = [p[k] for k in free]
             lo, hi = 100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2
             intervals = {k: (float(np.percentile(boot[:, j], lo)), float(np.percentile(boot[:, j], hi))) for j, k in enumerate(free)}
