@@ -39,12 +39,33 @@ class FactorObjective:
     def __init__(self, target: Target, device: torch.device, dtype: torch.dtype, chunk_size: int | None = None):
         self.target = target
         self.device, self.dtype = device, dtype
-        P = np.asarray(target.probs)
-        self.logp_np = np.where(P > 0, np.asarray(target.log_probs), 0.0)
-        self.P = torch.tensor(P, device=device, dtype=dtype)
-        self.w = torch.tensor(np.array(target.weights), device=device, dtype=dtype)
         n, v = target.shape
         self.chunk = chunk_size or max(1, min(n, int(2**24 // max(v, 1))))
+        self.w = torch.tensor(np.array(target.weights), device=device, dtype=dtype)
+        # dense targets are copied to the device once; sparse and factored targets are
+        # expanded block by block on every pass (memory O(chunk x V), never N x V)
+        self.resident = target.storage == "dense"
+        if self.resident:
+            P = np.asarray(target.probs)
+            self._P = torch.tensor(P, device=device, dtype=dtype)
+            self._logp = torch.tensor(np.where(P > 0, np.asarray(target.log_probs), 0.0), device=device, dtype=dtype)
+        neg_entropy = np.empty(n)
+        for sl, p, logp in target.iter_rows():
+            neg_entropy[sl] = (p * np.where(p > 0, logp, 0.0)).sum(axis=1)  # -H(p_i)
+        self.neg_entropy = torch.as_tensor(neg_entropy, device=device, dtype=torch.float64)
+        self._cache = (None, None, None)
+
+    def rows(self, sl: slice):
+        """``(P[sl], log P[sl] with 0 off the support)`` as device tensors."""
+        if self.resident:
+            return self._P[sl], self._logp[sl]
+        if self._cache[0] == (sl.start, sl.stop):
+            return self._cache[1], self._cache[2]
+        p, logp = self.target.rows(sl)
+        P = torch.as_tensor(p, device=self.device, dtype=self.dtype)
+        L = torch.as_tensor(np.where(p > 0, logp, 0.0), device=self.device, dtype=self.dtype)
+        self._cache = ((sl.start, sl.stop), P, L)
+        return P, L
 
     def chunk_value_and_grad_z(self, sl: slice, Z: torch.Tensor):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -95,6 +116,36 @@ class FactorObjective:
             Db += Qv.sum(dim=0)
         return DH, DW, (Db if b is not None else None)
 
+    def hvp(self, H, W, b, dH, dW, db):
+        """Exact Hessian-vector product of ``f(H W^T + 1 b^T)`` along ``(dH, dW, db)``.
+
+        With ``G_z = df/dZ`` and the per-row curvature ``pi_i (diag q_i - q_i q_i^T)``
+        (:meth:`curvature_weights`), ``dZ = dH W^T + H dW^T + 1 db^T`` and
+        ``M = D_pi (Q o dZ - Q o (Q o dZ) 1 1^T)``:
+        ``(H_H, H_W, H_b) = (M W + G_z dW, M^T H + G_z^T dH, 1^T M)``. The ``G_z`` terms are
+        the curvature of the bilinear map ``(H, W) -> H W^T``; Gauss–Newton drops them, which
+        is why it only converges linearly here (``G_z != 0`` at the optimum for ``d < rank``).
+        """
+        n = H.shape[0]
+        oH = torch.empty_like(H)
+        oW = torch.zeros_like(W)
+        ob = torch.zeros_like(b) if b is not None else None
+        for s in range(0, n, self.chunk):
+            sl = slice(s, min(n, s + self.chunk))
+            Z = self._logits(H, W, b, sl)
+            _, Gz = self.chunk_value_and_grad_z(sl, Z)
+            Q = self.curvature_weights(sl, Z)
+            dZ = dH[sl] @ W.T + H[sl] @ dW.T
+            if db is not None:
+                dZ = dZ + db
+            QdZ = Q * dZ
+            M = self.w[sl, None] * (QdZ - Q * QdZ.sum(dim=1, keepdim=True))
+            oH[sl] = M @ W + Gz @ dW
+            oW += M.T @ H[sl] + Gz.T @ dH[sl]
+            if ob is not None:
+                ob += M.sum(dim=0)
+        return oH, oW, ob
+
     def stationarity(self, H: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None) -> tuple[float, float]:
         """``(f, ||P_T(df/dZ)||_F)`` in one pass (see :meth:`riemannian_grad_norm`)."""
         return self._riemannian(H, W, b)
@@ -142,8 +193,6 @@ class GapObjective(FactorObjective):
 
     def __init__(self, target, device, dtype, chunk_size=None):
         super().__init__(target, device, dtype, chunk_size)
-        neg_entropy = (np.asarray(target.probs) * self.logp_np).sum(axis=1)  # -H(p_i)
-        self.neg_entropy = torch.as_tensor(neg_entropy, device=device, dtype=torch.float64)
         self.reference = None
 
     def set_reference(self, H, W, b) -> None:
@@ -156,7 +205,7 @@ class GapObjective(FactorObjective):
 
     def chunk_value_and_grad_z(self, sl, Z):
         logq = torch.log_softmax(Z, dim=1)
-        p, w = self.P[sl], self.w[sl]
+        p, w = self.rows(sl)[0], self.w[sl]
         grad = (torch.exp(logq) - p) * w[:, None]
         if self.reference is None:
             ce = -(p * logq).sum(dim=1)
@@ -179,16 +228,12 @@ class FisherObjective(FactorObjective):
     support carry zero weight, so targets with zeros are fine.
     """
 
-    def __init__(self, target, device, dtype, chunk_size=None):
-        super().__init__(target, device, dtype, chunk_size)
-        self.A = torch.as_tensor(self.logp_np, device=device, dtype=dtype)
-
     def curvature_weights(self, sl, Z):
-        return self.P[sl]
+        return self.rows(sl)[0]
 
     def chunk_value_and_grad_z(self, sl, Z):
-        p, w = self.P[sl], self.w[sl]
-        R = self.A[sl] - Z
+        (p, logp), w = self.rows(sl), self.w[sl]
+        R = logp - Z
         mean = (p * R).sum(dim=1, keepdim=True)
         dev = R - mean
         var = (p * dev * dev).sum(dim=1)

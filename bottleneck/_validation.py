@@ -17,8 +17,11 @@ ROW_SUM_ATOL = 1e-8
 WEIGHT_SUM_ATOL = 1e-8
 
 
-def as_float_matrix(x, name: str) -> np.ndarray:
-    """Return ``x`` as a C-contiguous float64 matrix, or raise a ValueError naming ``name``."""
+def as_float_matrix(x, name: str, min_columns: int = 2) -> np.ndarray:
+    """Return ``x`` as a C-contiguous float64 matrix, or raise a ValueError naming ``name``.
+
+    ``min_columns`` is 2 for probability/logit matrices (a softmax needs 2 tokens); factor
+    matrices pass 1."""
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -30,7 +33,7 @@ def as_float_matrix(x, name: str) -> np.ndarray:
         )
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} is empty: shape {arr.shape}; need at least 1 context and 2 tokens")
-    if arr.shape[1] < 2:
+    if arr.shape[1] < min_columns:
         raise ValueError(
             f"{name} has vocab_size {arr.shape[1]}; a softmax head needs vocab_size >= 2"
         )

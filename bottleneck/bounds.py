@@ -33,6 +33,8 @@ from . import _validation as _v
 from .sandwich import BoundValue, Sandwich
 from .spectrum import (
     centred_log_prob_matrix,
+    factored_spectrum,
+    factored_svd,
     fisher_weighted_matrix,
     log_prob_noise_scale,
     tail_from_top,
@@ -53,6 +55,7 @@ __all__ = [
     "theorem_p_representation",
     "estimate_e1",
     "truncated_svd_head",
+    "factored_truncated_head",
     "restriction_candidates",
     "bounds",
     "bounds_from_spectrum",
@@ -294,7 +297,8 @@ def _context_centre(R: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.
     return Rc - mu, mu
 
 
-def truncated_svd_head(target: Target, d: int, *, floor: float | None = None, method: str = "auto"):
+def truncated_svd_head(target: Target, d: int, *, floor: float | None = None, method: str = "auto",
+                       return_factors: bool = False):
     """Logits of the truncated-SVD head: ``Z = D_pi^{-1/2} (R_pi)_d`` (``+ 1 mu^T`` with bias).
 
     ``R = log P`` for full support, else ``log max(P, floor)``; ``R_pi = D_pi^{1/2} R C``
@@ -307,6 +311,10 @@ def truncated_svd_head(target: Target, d: int, *, floor: float | None = None, me
     Z : ndarray, shape (N, V)
     spectrum : TopSpectrum
         Top ``d + 1`` singular values of ``R_pi``, for the tail energy.
+
+    With ``return_factors`` returns instead the balanced factors ``(H, W, mu)`` with
+    ``Z = H W^T + 1 mu^T``, ``H = D_pi^{-1/2} U_d S_d^{1/2}``, ``W = V_d S_d^{1/2}`` (the
+    solver's start; the same gauge as :func:`factored_truncated_head`).
     """
     d = _v.check_rank(d)
     if floor is None and not target.has_full_support:
@@ -322,10 +330,61 @@ def truncated_svd_head(target: Target, d: int, *, floor: float | None = None, me
     k = min(d, min(Rpi.shape))
     noise = log_prob_noise_scale(target) if floor is None else float(np.sqrt(w @ (R * R).sum(axis=1)))
     U, s, Vt, spec = truncated_svd_with_spectrum(Rpi, min(d, min(Rpi.shape)), method=method, noise_scale=noise)
+    if return_factors:
+        r = np.sqrt(s)
+        return (U * r) / sq, Vt.T * r, mu
     Z = (U * s) @ Vt / sq
     if mu is not None:
         Z = Z + mu
     return Z, spec
+
+
+def factored_truncated_head(target: Target, d: int):
+    """Truncated-SVD head of a factored target, as factors: ``(H, W, b, T_d)``.
+
+    ``Z = H W^T + 1 b^T = D_pi^{-1/2} (A_pi)_d`` (``+ 1 mu^T`` with a student bias) computed
+    from :func:`bottleneck.spectrum.factored_spectrum`, never as an N x V matrix; its gap
+    is the certified upper bound ``U_trunc`` of Theorem U (proofs/theorem_u.md).
+    """
+    d = _v.check_rank(d)
+    fs = factored_spectrum(target)
+    k = min(d, int(np.count_nonzero(fs.values)))
+    w = np.asarray(target.weights)
+    r = np.sqrt(fs.values[:k])
+    H = fs.left_basis @ (fs.U[:, :k] * r) / np.sqrt(w)[:, None]  # balanced: U S^1/2, V S^1/2
+    W = fs.right_basis @ (fs.Vt[:k].T * r)
+    mu = None
+    if target.bias:
+        X, Wt, b = target.factors
+        xbar = (w @ X) / w.sum()
+        mu = (Wt - Wt.mean(axis=0)) @ xbar
+        if b is not None:
+            mu = mu + (b - b.mean())
+    return H, W, mu, fs.spectrum.tail(d)
+
+
+def _fixed_feature_bounds(target: Target, d: int) -> dict:
+    """Theorem P family for a factored teacher target (features X, head W*, bias b).
+
+    The target is the teacher itself (``G(W*) = 0``), so each form bounds the fixed-feature
+    optimum ``G*_X(d) >= G*(d)``: certified upper bounds on ``G*(d)`` as well. Used only
+    when the teacher has no bias or the student has one (``W_d x + b`` must be feasible).
+    """
+    X, W, _ = target.factors
+    w = np.asarray(target.weights)
+    mean_norm = float(w @ np.linalg.norm(X, axis=1)) / float(w.sum())
+    s_head = np.linalg.svd(W, compute_uv=False)
+    tail_x = factored_svd(np.sqrt(w)[:, None] * X, W - W.mean(axis=0), shape=target.shape).spectrum.tail(d)
+    scale = float(w.sum())  # the Theorem P forms are stated for weights summing to 1
+    proof = "proofs/theorem_p.md"
+    return {
+        "P_paper": BoundValue("P_paper", scale * theorem_p_paper(s_head, d, mean_norm), "upper",
+                              "Theorem P, the seed paper's form 2 E||x|| sqrt(sum_{k>d} sigma_k(W*)^2)", proof),
+        "P_operator": BoundValue("P_operator", scale * theorem_p_operator(s_head, d, mean_norm), "upper",
+                                 "Theorem P, operator form sqrt(2) sigma_{d+1}(W*) E||x||", proof),
+        "P_representation": BoundValue("P_representation", float(theorem_p_representation(tail_x, teacher=True)),
+                                       "upper", "Theorem P, representation-aware min(tau_X^2/4, sqrt(2) tau_X)", proof),
+    }
 
 
 # ---------------------------------------------------------------------------- Lemma R
@@ -333,19 +392,64 @@ def restriction_candidates(target: Target, d: int, max_candidates: int = 2) -> l
     """Vocabulary subsets ``S`` tried by Lemma R: the top-``k`` tokens of ``pbar = pi^T P``.
 
     The full vocabulary, then sizes ``k = (d + 2) * 4^j <= V/2`` (at most ``max_candidates``
-    of them). Subsets with ``k <= d + 1`` are useless (their log-prob rank is ``<= d``);
+    of them); for targets with zeros also a token set that ``>= d + 1`` contexts all give
+    positive mass (:func:`_support_biclique`), so a full-support restriction exists. Subsets with ``k <= d + 1`` are useless (their log-prob rank is ``<= d``);
     subsets above ``V/2`` rarely raise ``min_j p_ij`` enough to pay for another SVD.
     Proof that any subset gives a valid lower bound: proofs/lemma_r.md.
     """
     V = target.vocab_size
-    pbar = target.weights @ target.probs
+    pbar = target.mean_probs()
     order = np.argsort(-pbar, kind="stable")
     out = [("all tokens", np.arange(V))]
     k = (d + 2) * 4
     while k <= V // 2 and len(out) <= max_candidates:
         out.append((f"top-{k} tokens", np.sort(order[:k])))
         k *= 4
+    if not target.has_full_support:
+        S = _support_biclique(target, d)
+        if S is not None:
+            out.append((f"{S.size} tokens shared by many supports", S))
     return out
+
+
+def _support_matrix(target: Target):
+    from scipy import sparse
+
+    if target.storage == "sparse":
+        B = target.sparse_probs.copy()
+        B.data = (B.data > 0).astype(np.float64)
+        return B
+    rows = [sparse.csr_matrix((p > 0).astype(np.float64)) for _, p, _ in target.iter_rows()]
+    return sparse.vstack(rows).tocsr()
+
+
+def _support_biclique(target: Target, d: int, max_tokens: int | None = None):
+    """Tokens ``S`` (``|S| >= d + 2``) that at least ``d + 1`` contexts all give positive mass.
+
+    Greedy: start from the ``2(d + 2)`` tokens in the most supports and drop, one at a
+    time, the token whose removal most enlarges the set of contexts containing all of
+    ``S``. Restricting to ``S`` and those contexts gives a full-support target of rank up
+    to ``min(|I|, |S| - 1) > d`` (Lemma R), so Theorem L can be positive. None if none found.
+    """
+    B = _support_matrix(target)
+    counts = np.asarray(B.sum(axis=0)).ravel()
+    k0 = min(max_tokens or 2 * (d + 2), target.vocab_size)
+    S = list(np.argsort(-counts, kind="stable")[:k0])
+    Bc = B.tocsc()
+    while True:
+        cols = Bc[:, S]
+        full = np.asarray(cols.sum(axis=1)).ravel()
+        if np.count_nonzero(full == len(S)) >= d + 1:
+            return np.sort(np.array(S))
+        if len(S) <= d + 2:
+            return None
+        best, best_gain = None, -1
+        for j, t in enumerate(S):
+            others = full - np.asarray(cols[:, j].todense()).ravel()
+            gain = np.count_nonzero(others == len(S) - 1)
+            if gain > best_gain:
+                best, best_gain = t, gain
+        S.remove(best)
 
 
 def _lemma_r_lower(target: Target, d: int, method: str, full_tail: float | None = None) -> tuple[float, str]:
@@ -355,8 +459,10 @@ def _lemma_r_lower(target: Target, d: int, method: str, full_tail: float | None 
     """
     best, label = 0.0, "none (no full-support restriction)"
     for name, S in restriction_candidates(target, d):
-        P = target.probs[:, S]
-        rows = np.flatnonzero((P > 0).all(axis=1))
+        if S.size == target.vocab_size and target.has_full_support:
+            rows = np.arange(target.n_contexts)
+        else:
+            rows = np.flatnonzero((target.columns(S)[0] > 0).all(axis=1))
         if rows.size == 0:
             continue
         whole = S.size == target.vocab_size and rows.size == target.n_contexts
@@ -368,7 +474,7 @@ def _lemma_r_lower(target: Target, d: int, method: str, full_tail: float | None 
         else:
             Api = centred_log_prob_matrix(sub)
             T = top_singular_values(Api, d + 1, method=method, noise_scale=log_prob_noise_scale(sub)).tail(d)
-        m = sub.probs.min(axis=1)
+        m = sub.min_probs()
         val = theorem_l(T, sub.weights, m)
         if val > best:
             best, label = val, f"{name}, {rows.size}/{target.n_contexts} contexts"
@@ -436,17 +542,28 @@ def bounds(target: Target, d: int, *, method: str = "auto", floors=None, solve: 
     details: dict[str, BoundValue] = {}
     estimates: dict[str, float] = {}
 
+    if target.storage == "factored":
+        H, Wd, mu, T = factored_truncated_head(target, d)
+        u_trunc = 0.0 if T == 0.0 else target.gap_factors(H, Wd, mu)
+        if target.factors[2] is None or target.bias:  # W_d x + b is a rank-d head only then
+            details.update(_fixed_feature_bounds(target, d))
     if target.has_full_support:
-        Z, spec = truncated_svd_head(target, d, method=method)
-        T = spec.tail(d)
-        u_trunc = 0.0 if T == 0.0 else target.gap(Z)
+        if target.storage != "factored":
+            Z, spec = truncated_svd_head(target, d, method=method)
+            T = spec.tail(d)
+            u_trunc = 0.0 if T == 0.0 else target.gap(Z)
         details["U_trunc"] = BoundValue("U_trunc", u_trunc, "upper", "Theorem U (explicit truncated-SVD head)", _PROOF["U"])
         details["U_quad"] = BoundValue("U_quad", float(theorem_u_quadratic(T)), "upper", "Theorem U (Lemma S): T_d/4", _PROOF["U"])
         details["U_osc"] = BoundValue("U_osc", float(theorem_u_oscillation(T)), "upper", "Theorem U (Lemma O): sqrt(2 T_d)", _PROOF["U"])
-        m = target.probs.min(axis=1)
+        m = target.min_probs()
         details["L_thm"] = BoundValue("L_thm", theorem_l(T, target.weights, m), "lower", "Theorem L", _PROOF["L"])
-        Fm = fisher_weighted_matrix(target)
-        e1 = 0.0 if T == 0.0 else float(estimate_e1(top_singular_values(Fm, min(d + 1, min(Fm.shape)), method=method).tail(d)))
+        if T == 0.0:
+            e1 = 0.0
+        elif target.storage == "factored":
+            e1 = float(estimate_e1(factored_spectrum(target, fisher=True).spectrum.tail(d)))
+        else:
+            Fm = fisher_weighted_matrix(target)
+            e1 = float(estimate_e1(top_singular_values(Fm, min(d + 1, min(Fm.shape)), method=method).tail(d)))
         details["E_1"] = BoundValue("E_1", e1, "estimate", "closed-form spectral estimate (not a bound)", _PROOF["E"])
         estimates["E_1"] = e1
     else:

@@ -25,7 +25,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from . import _validation as _v
-from .target import Target
+from .target import DENSE_LIMIT, Target
+
+_FISHER_START_LIMIT = 2**22  # entries of P up to which the (dense) Fisher start is tried
 
 __all__ = ["Solution", "solve", "sweep"]
 
@@ -95,14 +97,22 @@ class Solution:
 
 # ---------------------------------------------------------------------------- initialisations
 def _svd_init(target: Target, d: int):
-    from .bounds import truncated_svd_head  # late: bounds imports nothing from here
+    """Balanced truncated-SVD factors (same gauge for every storage, so dense and factored
+    copies of a target follow the same optimisation path)."""
+    from .bounds import factored_truncated_head, truncated_svd_head  # late: bounds imports nothing from here
 
-    if target.has_full_support:
-        floor = None
+    if target.storage == "factored":
+        H, W, b, _ = factored_truncated_head(target, d)
     else:
-        floor = float(np.asarray(target.probs)[np.asarray(target.probs) > 0].min()) * 1e-2
-    Z, _ = truncated_svd_head(target, d, floor=floor)
-    return _factor(Z, d, target.bias)
+        floor = None
+        if not target.has_full_support:
+            floor = float(np.asarray(target.probs)[np.asarray(target.probs) > 0].min()) * 1e-2
+        H, W, b = truncated_svd_head(target, d, floor=floor, return_factors=True)
+    Hp, Wp = np.zeros((H.shape[0], d)), np.zeros((W.shape[0], d))
+    Hp[:, : H.shape[1]], Wp[:, : W.shape[1]] = H, W
+    if target.bias and b is None:
+        b = np.zeros(W.shape[0])
+    return Hp, Wp, b
 
 
 def _factor(Z: np.ndarray, d: int, bias: bool):
@@ -134,14 +144,23 @@ def _pad(sol: "Solution", target: Target, d: int, scale: float):
 
     H0, W0 = sol.H, sol.W
     extra = d - H0.shape[1]
-    Z = sol.logits()
-    Gz = (np.exp(log_softmax(Z)) - np.asarray(target.probs)) * np.asarray(target.weights)[:, None]
-    U, s, Vt = np.linalg.svd(Gz, full_matrices=False)
-    k = min(extra, s.size)
-    Hn = np.zeros((H0.shape[0], extra))
-    Wn = np.zeros((W0.shape[0], extra))
-    Hn[:, :k] = U[:, :k] * scale
-    Wn[:, :k] = -Vt[:k].T * scale
+    n, v = target.shape
+    Hn = np.zeros((n, extra))
+    Wn = np.zeros((v, extra))
+    if n * v <= DENSE_LIMIT:
+        Gz = np.empty((n, v))
+        w = np.asarray(target.weights)
+        for sl, p, _ in target.iter_rows():
+            Z = H0[sl] @ W0.T + (0.0 if sol.bias is None else sol.bias)
+            Gz[sl] = (np.exp(log_softmax(Z)) - p) * w[sl, None]
+        U, s, Vt = np.linalg.svd(Gz, full_matrices=False)
+        k = min(extra, s.size)
+        Hn[:, :k] = U[:, :k] * scale
+        Wn[:, :k] = -Vt[:k].T * scale
+    else:  # too large for a dense gradient: small random directions (scored like the rest)
+        rng = np.random.default_rng(extra)
+        Hn = np.linalg.qr(rng.standard_normal((n, extra)))[0] * scale
+        Wn = np.linalg.qr(rng.standard_normal((v, extra)))[0] * scale
     b = None if sol.bias is None else sol.bias.copy()
     return np.hstack([H0, Hn]), np.hstack([W0, Wn]), b
 
@@ -236,6 +255,133 @@ def minimize_factors(obj, H0, W0, b0, *, tol: float, max_iter: int, check_every:
     return out(H), out(W), out(b), grad_norm, iterations, history
 
 
+def minimize_factors_newton(obj, H0, W0, b0, *, tol: float, max_iter: int, clock=None,
+                            max_seconds: float | None = None, max_cg: int = 100):
+    """Trust-region Newton–CG (Steihaug–Toint) on the factors, exact Hessian products.
+
+    In diagonally preconditioned variables (square root of the Gauss–Newton diagonal,
+    refreshed every iteration), each step approximately minimises the quadratic model
+    ``g^T p + p^T H p / 2`` in a ball of radius ``Delta`` by conjugate gradients, stopping
+    at the boundary along negative curvature (saddles) and at a relative residual
+    ``min(0.5, sqrt(||g||))`` (superlinear convergence). Steps are accepted when the actual
+    decrease, measured relative to the current point (:meth:`GapObjective.set_reference`),
+    is at least a tenth of the predicted one. Stops at Riemannian gradient norm ``<= tol``,
+    ``max_iter`` Newton steps, ``max_seconds``, or a radius below rounding (stall).
+
+    Same return value as :func:`minimize_factors`.
+    """
+    import torch
+
+    t0 = time.perf_counter()
+    clock = clock or (lambda: time.perf_counter() - t0)
+    dev, dtype = obj.device, obj.dtype
+    H = torch.tensor(H0, device=dev, dtype=dtype)
+    W = torch.tensor(W0, device=dev, dtype=dtype)
+    b = torch.tensor(b0, device=dev, dtype=dtype) if b0 is not None else None
+    history: list[tuple[float, float]] = []
+    relative_capable = hasattr(obj, "set_reference")
+
+    def dot(xs, ys):
+        return sum(float((x * y).sum()) for x, y in zip(xs, ys) if x is not None)
+
+    def axpy(a, xs, ys):
+        return tuple(None if x is None else y + a * x for x, y in zip(xs, ys))
+
+    def scale(a, xs):
+        return tuple(None if x is None else a * x for x in xs)
+
+    n_params = H.numel() + W.numel() + (0 if b is None else b.numel())
+    max_cg = min(max_cg, n_params + 5)  # CG is exact after n_params steps in exact arithmetic
+    with torch.no_grad():
+        value, grad_norm = obj.stationarity(H, W, b)
+        iterations, radius, tiny_steps = 0, None, 0
+        if H.numel() + W.numel() + (0 if b is None else b.numel()) == 0:
+            return H.cpu().numpy(), W.cpu().numpy(), None if b is None else b.cpu().numpy(), grad_norm, 0, history
+        while grad_norm > tol and iterations < max_iter:
+            if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+                break
+            _, gH, gW, gb = obj.value_and_grad(H, W, b)
+            DH, DW, Db = obj.diag_curvature(H, W, b)
+            S = tuple(None if D is None else torch.sqrt(D + 1e-3 * D.mean() + 1e-300) for D in (DH, DW, Db))
+            g = tuple(None if x is None else x / s for x, s in zip((gH, gW, gb), S))
+            gnorm = math.sqrt(dot(g, g))
+            if radius is None:
+                radius = 0.1 * max(gnorm, 1e-12) ** 0.5
+
+            def hess(v):
+                u = tuple(None if x is None else x / s for x, s in zip(v, S))
+                hH, hW, hb = obj.hvp(H, W, b, *u)
+                return tuple(None if x is None else x / s for x, s in zip((hH, hW, hb), S))
+
+            # Steihaug-Toint CG on the model
+            p = scale(0.0, g)
+            r = g
+            dvec = scale(-1.0, g)
+            rr = dot(r, r)
+            eta = min(0.5, math.sqrt(gnorm)) * gnorm
+            on_boundary = False
+            for _ in range(max_cg):
+                if max_seconds is not None and time.perf_counter() - t0 > max_seconds and dot(p, p) > 0:
+                    break  # out of time: take the partial (still descent) step
+                Hd = hess(dvec)
+                dHd = dot(dvec, Hd)
+                if dHd <= 0:  # negative curvature: go to the boundary
+                    pd, dd, pp = dot(p, dvec), dot(dvec, dvec), dot(p, p)
+                    tau = (-pd + math.sqrt(max(pd * pd + dd * (radius**2 - pp), 0.0))) / dd
+                    p = axpy(tau, dvec, p)
+                    on_boundary = True
+                    break
+                alpha = rr / dHd
+                p_new = axpy(alpha, dvec, p)
+                if math.sqrt(dot(p_new, p_new)) >= radius:
+                    pd, dd, pp = dot(p, dvec), dot(dvec, dvec), dot(p, p)
+                    tau = (-pd + math.sqrt(max(pd * pd + dd * (radius**2 - pp), 0.0))) / dd
+                    p = axpy(tau, dvec, p)
+                    on_boundary = True
+                    break
+                p = p_new
+                r = axpy(alpha, Hd, r)
+                rr_new = dot(r, r)
+                if math.sqrt(rr_new) <= eta:
+                    break
+                dvec = axpy(rr_new / rr, dvec, scale(-1.0, r))
+                rr = rr_new
+            Hp = hess(p)
+            predicted = -(dot(g, p) + 0.5 * dot(p, Hp))
+            step = tuple(None if x is None else x / s for x, s in zip(p, S))
+            Hn, Wn = H + step[0], W + step[1]
+            bn_ = None if b is None else b + step[2]
+            if relative_capable:
+                obj.set_reference(H, W, b)
+                decrease = -float(obj.value_and_grad(Hn, Wn, bn_)[0])
+                obj.set_reference(None, None, None)
+            else:
+                decrease = value - float(obj.value_and_grad(Hn, Wn, bn_)[0])
+            if not math.isfinite(decrease):  # overflow on a too-long step: reject it
+                decrease = -math.inf
+            rho = decrease / predicted if predicted > 0 else -1.0
+            pnorm = math.sqrt(dot(p, p))
+            if rho < 0.25:
+                radius = 0.25 * pnorm
+            elif rho > 0.75 and on_boundary:
+                radius = 2.0 * radius
+            iterations += 1
+            if rho > 0.1 and decrease > 0:
+                H, W, b = Hn, Wn, bn_
+                value, grad_norm = obj.stationarity(H, W, b)
+                history.append((clock(), value))
+                tiny_steps = tiny_steps + 1 if decrease <= 1e-15 * abs(value) else 0
+                if tiny_steps >= 3:
+                    break  # progress below rounding of the value: stalled (reported as not converged)
+            elif radius < 1e-14 * max(1.0, math.sqrt(dot((H, W, b), (H, W, b)))):
+                break  # stalled at rounding level
+
+    def out(t):
+        return None if t is None else t.detach().to(torch.float64).cpu().numpy()
+
+    return out(H), out(W), out(b), grad_norm, iterations, history
+
+
 # ---------------------------------------------------------------------------- solve
 def solve(
     target: Target,
@@ -251,13 +397,16 @@ def solve(
     chunk_size: int | None = None,
     check_every: int = 25,
     max_seconds: float | None = None,
+    method: str = "newton",
+    n_starts: int = 2,
 ) -> Solution:
     """Numerically minimise ``G(H W^T (+ 1 b^T))`` over rank-``d`` heads (theory.md §4).
 
     Parameters
     ----------
     target : Target
-        Dense target; zeros allowed (the loss reads the support only).
+        Any storage (dense, sparse, factored; chunked over contexts); zeros allowed (the
+        loss reads the support only).
     d : int
         Rank, ``0 <= d <= min(N, V)``.
     bias : bool, optional
@@ -273,7 +422,14 @@ def solve(
         (about ``1e-17``), which on small problems is a gradient norm near ``1e-10``;
         tolerances below that end as "not converged" (stalled), never silently.
     max_iter : int
-        Maximum L-BFGS iterations.
+        Maximum iterations (Newton steps, or L-BFGS iterations).
+    method : {"newton", "lbfgs"}
+        ``"newton"``: trust-region Newton–CG with exact Hessian products
+        (:func:`minimize_factors_newton`; converges to gradient norms near ``1e-10``);
+        ``"lbfgs"``: diagonally preconditioned L-BFGS (:func:`minimize_factors`).
+    n_starts : int
+        The problem is non-convex: the ``n_starts`` best-scoring starting points are each
+        optimised and the lowest final gap is returned.
     init : {"auto", "svd", "fisher", "zeros"} or Solution
         Starting point. ``"auto"`` takes the lowest gap among the truncated SVD of ``A_pi``
         and the Fisher solution; a :class:`Solution` of rank ``<= d`` is extended by
@@ -342,11 +498,11 @@ def solve(
                                np.hstack([init.W, np.zeros((v, d - init.d))]), init.bias))
     elif init in ("auto", "svd"):
         candidates.append(("svd", *_svd_init(tgt, d)))
-        if init == "auto" and d > 0:
+        if init == "auto" and d > 0 and n * v <= _FISHER_START_LIMIT:  # the Fisher start is dense
             from .fisher import fisher_solution
 
             try:
-                Zf = fisher_solution(tgt, d)
+                Zf = fisher_solution(tgt, d, max_iter=500)
                 candidates.append(("fisher", *_factor(Zf, d, use_bias)))
             except ValueError:
                 pass
@@ -362,30 +518,44 @@ def solve(
         raise ValueError(f"init must be 'auto', 'svd', 'fisher', 'zeros' or a Solution; got {init!r}")
 
     def gap_of(H, W, b):
-        Z = H @ W.T
-        return tgt.gap(Z + b if b is not None else Z)
+        return tgt.gap_factors(H, W, b)
 
+    if method not in ("newton", "lbfgs"):
+        raise ValueError(f"method must be 'newton' or 'lbfgs'; got {method!r}")
+    if not (isinstance(n_starts, int) and n_starts >= 1):
+        raise ValueError(f"n_starts must be an integer >= 1; got {n_starts!r}")
     scored = [(gap_of(H, W, b), name, H, W, b) for name, H, W, b in candidates]
     scored.sort(key=lambda c: c[0])
-    start_gap, init_name, H0, W0, b0 = scored[0]
-    start_point = (time.perf_counter() - t0, start_gap)
-
     obj = GapObjective(tgt, dev, dtype, chunk_size)
-    try:
-        H, W, b, grad_norm, iterations, hist = minimize_factors(
-            obj, H0, W0, b0, tol=tol, max_iter=max_iter, check_every=check_every,
-            clock=lambda: time.perf_counter() - t0, max_seconds=max_seconds)
-    except FloatingPointError as exc:
-        raise ValueError(
-            f"non-finite gap during optimisation at d = {d} ({exc}); try dtype=torch.float64"
-        ) from None
-    history = [start_point] + hist
-
-    Hn, Wn, bn_ = H, W, b
-    gap = gap_of(Hn, Wn, bn_)
-    if gap > start_gap:  # never return worse than the (explicit, feasible) start
-        gap, Hn, Wn, bn_ = start_gap, H0, W0, b0
-        grad_norm = obj.stationarity(*(None if x is None else torch.as_tensor(x, device=dev, dtype=dtype) for x in (H0, W0, b0)))[1]
+    best = None
+    iterations, history = 0, []
+    for start_gap, init_name, H0, W0, b0 in scored[:n_starts]:
+        history.append((time.perf_counter() - t0, start_gap))
+        budget = None if max_seconds is None else max(max_seconds - (time.perf_counter() - t0), 0.0)
+        try:
+            if method == "newton":
+                H, W, b, grad_norm, its, hist = minimize_factors_newton(
+                    obj, H0, W0, b0, tol=tol, max_iter=max_iter,
+                    clock=lambda: time.perf_counter() - t0, max_seconds=budget)
+            else:
+                H, W, b, grad_norm, its, hist = minimize_factors(
+                    obj, H0, W0, b0, tol=tol, max_iter=max_iter, check_every=check_every,
+                    clock=lambda: time.perf_counter() - t0, max_seconds=budget)
+        except FloatingPointError as exc:
+            raise ValueError(
+                f"non-finite gap during optimisation at d = {d} ({exc}); try dtype=torch.float64"
+            ) from None
+        iterations += its
+        history += hist
+        gap = gap_of(H, W, b)
+        if gap > start_gap:  # never return worse than the (explicit, feasible) start
+            gap, H, W, b = start_gap, H0, W0, b0
+            grad_norm = obj.stationarity(*(None if x is None else torch.as_tensor(x, device=dev, dtype=dtype) for x in (H0, W0, b0)))[1]
+        if best is None or gap < best[0]:
+            best = (gap, H, W, b, grad_norm, init_name)
+        if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+            break
+    gap, Hn, Wn, bn_, grad_norm, init_name = best
     entropy = tgt.entropy()
     return Solution(
         d=d, gap=gap, loss=entropy + gap, H=Hn, W=Wn, bias=bn_,
@@ -484,6 +654,16 @@ def _fingerprint(target: Target) -> dict:
     import hashlib
 
     h = hashlib.sha256()
-    h.update(np.ascontiguousarray(target.probs).tobytes())
+    h.update(target.storage.encode())
+    if target.storage == "factored":
+        for a in target.factors:
+            if a is not None:
+                h.update(np.ascontiguousarray(a).tobytes())
+    elif target.storage == "sparse":
+        M = target.sparse_probs
+        for a in (M.indptr, M.indices, M.data):
+            h.update(np.ascontiguousarray(a).tobytes())
+    else:
+        h.update(np.ascontiguousarray(target.probs).tobytes())
     h.update(np.ascontiguousarray(target.weights).tobytes())
     return {"shape": list(target.shape), "bias": target.bias, "sha256": h.hexdigest()}

@@ -51,6 +51,9 @@ __all__ = [
     "fisher_weighted_matrix",
     "numerical_rank_tolerance",
     "log_prob_noise_scale",
+    "factored_svd",
+    "factored_spectrum",
+    "w_error_curve",
 ]
 
 METHODS = ("auto", "exact", "lanczos", "randomized")
@@ -292,10 +295,43 @@ def w_error(M, d: int, *, method: str = "auto") -> float:
     return float(np.sqrt(tail_energy_of_matrix(M, d, method=method) / fro))
 
 
+def w_error_curve(M, ds, *, seed: int = 0) -> np.ndarray:
+    """W-error ``sqrt(sum_{k>d} sigma_k^2) / ||M||_F`` at every ``d`` in ``ds`` (theory.md §3).
+
+    ``M`` dense or scipy.sparse (the n-gram probability matrix of [Godey2024] Fig. 7): only
+    the top ``max(ds)`` singular values are computed (ARPACK for sparse or large matrices,
+    LAPACK when ``max(ds)`` is a large part of the spectrum) plus ``||M||_F`` from the
+    entries; tails are floored at 0 against rounding. A diagnostic, not a bound.
+    """
+    ds = np.array([_v.check_rank(int(d), "d") for d in np.atleast_1d(ds)])
+    if scipy.sparse.issparse(M):
+        M = scipy.sparse.csr_matrix(M, dtype=np.float64)
+        fro = float(np.sum(M.data**2))
+        small = min(M.shape)
+        kmax = int(min(ds.max(), small))
+        if kmax == 0:
+            top = np.zeros(0)
+        elif kmax >= small - 1 or small <= _EXACT_MAX_SIDE:
+            top = np.linalg.svd(M.toarray(), compute_uv=False)[:kmax]
+        else:
+            v0 = np.random.default_rng(seed).standard_normal(small)
+            top = np.sort(scipy.sparse.linalg.svds(M, k=kmax, return_singular_vectors=False, v0=v0))[::-1]
+    else:
+        M = np.asarray(M, dtype=np.float64)
+        fro = float(np.einsum("ij,ij->", M, M))
+        top = top_singular_values(M, int(min(ds.max(), min(M.shape))) or 1).values
+    if fro == 0.0:
+        raise ValueError("w_error is undefined for a zero matrix (||M||_F = 0)")
+    csum = np.concatenate([[0.0], np.cumsum(top**2)])
+    tails = np.array([max(fro - csum[min(d, top.size)], 0.0) if d < min(M.shape) else 0.0 for d in ds])
+    return np.sqrt(tails / fro)
+
+
 def centred_log_prob_matrix(target: Target, *, weighted: bool = True) -> np.ndarray:
     """``A_pi = D_pi^{1/2} A`` (``D_pi^{1/2} Ã`` with bias), shape (N, V) (theory.md §1).
 
-    With ``weighted=False`` returns ``A`` (or ``Ã``) itself. Needs full support.
+    With ``weighted=False`` returns ``A`` (or ``Ã``) itself. Needs full support. Dense: a
+    factored target is materialised (up to ``DENSE_LIMIT``); prefer :func:`factored_svd`.
     """
     A = target.centred_log_probs()
     if weighted:
@@ -314,15 +350,98 @@ def log_prob_noise_scale(target: Target) -> float:
 
 def fisher_weighted_matrix(target: Target) -> np.ndarray:
     """``D_pi^{1/2} A D_pbar^{1/2}`` with ``pbar = pi^T P / sum(pi)`` (estimate E_1, theory.md §3)."""
-    pbar = target.weights @ target.probs / target.weights.sum()
-    return centred_log_prob_matrix(target) * np.sqrt(pbar)[None, :]
+    return centred_log_prob_matrix(target) * np.sqrt(target.mean_probs())[None, :]
+
+
+@dataclass(frozen=True)
+class FactoredSVD:
+    """Thin SVD ``M = Q_left U diag(s) Vt Q_right^T`` of a matrix given by two factors.
+
+    ``left_basis`` (N, r1) and ``right_basis`` (V, r2) are orthonormal; ``U`` (r1, k),
+    ``values`` (k,), ``Vt`` (k, r2) are the SVD of the small core. ``spectrum`` is the
+    exact :class:`TopSpectrum` (every value computed).
+    """
+
+    left_basis: np.ndarray
+    U: np.ndarray
+    values: np.ndarray
+    Vt: np.ndarray
+    right_basis: np.ndarray
+    spectrum: TopSpectrum
+
+    def left(self, d: int) -> np.ndarray:
+        """``Q_left U_d diag(s_d)``, shape (N, d)."""
+        return self.left_basis @ (self.U[:, :d] * self.values[:d])
+
+    def right(self, d: int) -> np.ndarray:
+        """``Q_right V_d``, shape (V, d)."""
+        return self.right_basis @ self.Vt[:d].T
+
+
+def factored_svd(left, right, *, shape=None, noise_scale: float = 0.0) -> FactoredSVD:
+    """Exact SVD of ``M = left @ right.T`` without forming it: QR of both factors, SVD of
+    the ``r1 x r2`` core ``R_1 R_2^T`` (``r <= D``). Cost ``O((N + V) D^2)``.
+
+    Values under :func:`numerical_rank_tolerance` (with ``noise_scale``) are set to 0.
+    """
+    L = np.asarray(left, dtype=np.float64)
+    R = np.asarray(right, dtype=np.float64)
+    if L.ndim != 2 or R.ndim != 2 or L.shape[1] != R.shape[1]:
+        raise ValueError(f"left (N, D) and right (V, D) must share D; got {L.shape}, {R.shape}")
+    Q1, R1 = np.linalg.qr(L)
+    Q2, R2 = np.linalg.qr(R)
+    U, s, Vt = np.linalg.svd(R1 @ R2.T, full_matrices=False)
+    shape = shape or (L.shape[0], R.shape[0])
+    if s.size:
+        s = np.where(s <= numerical_rank_tolerance(s[0], shape, noise_scale), 0.0, s)
+    sq = s * s
+    exact_tail = np.concatenate([np.cumsum(sq[::-1])[::-1], [0.0]])
+    spec = TopSpectrum(values=s, frobenius_sq=float(sq.sum()), exact_tail=exact_tail, shape=tuple(shape), method="factored")
+    return FactoredSVD(Q1, U, s, Vt, Q2, spec)
+
+
+def _factored_sides(target: Target, fisher: bool = False):
+    """``(D_pi^{1/2} X~, C W)`` with ``A_pi = left @ right.T`` for a factored target.
+
+    The teacher's bias and the log-sum-exp are constant along each row and vanish under the
+    vocabulary centring ``C``; with a student bias the features are centred over contexts
+    (``X~ = X - 1 xbar^T``, ``xbar = pi^T X / sum pi``). With ``fisher`` the right side is
+    ``D_pbar^{1/2} C W`` (the matrix of E_1).
+    """
+    X, W, b = target.factors
+    w = np.asarray(target.weights)
+    if target.bias:
+        X = X - (w @ X) / w.sum()
+    elif b is not None:  # A = [X, 1] [C W, C b]^T: the teacher's bias is a rank-one part of A
+        X = np.hstack([X, np.ones((X.shape[0], 1))])
+        W = np.hstack([W, b[:, None]])
+    left = np.sqrt(w)[:, None] * X
+    right = W - W.mean(axis=0)
+    if fisher:
+        right = right * np.sqrt(target.mean_probs())[:, None]
+    return left, right
+
+
+def factored_spectrum(target: Target, *, fisher: bool = False) -> FactoredSVD:
+    """Exact SVD of ``A_pi`` (or of ``D_pi^{1/2} A D_pbar^{1/2}`` with ``fisher``) of a
+    factored target from its factors (no N x V matrix): see :func:`factored_svd`.
+
+    Same singular values as the dense computation (tested to 1e-8 relative); rank ``<= D``
+    (``+0`` with a student bias: centring can only lower it), so ``T_d = 0`` for ``d >= D``.
+    Proof of the tail's meaning: proofs/eckart_young_weighted.md.
+    """
+    left, right = _factored_sides(target, fisher)
+    noise = float(np.linalg.norm(left) * np.linalg.norm(right, 2))
+    return factored_svd(left, right, shape=target.shape, noise_scale=noise)
 
 
 def centred_log_prob_spectrum(target: Target, k: int | None = None, *, method: str = "auto") -> TopSpectrum:
     """Top-``k`` singular values of ``A_pi`` (all of them when ``k`` is None).
 
     ``A_pi = D_pi^{1/2} log P C`` (``Ã_pi`` with a bias); its tail is the ``T_d`` of every
-    bound (proofs/eckart_young_weighted.md)."""
+    bound (proofs/eckart_young_weighted.md). Factored targets: exact, from the factors."""
+    if target.storage == "factored":
+        return factored_spectrum(target).spectrum
     A = centred_log_prob_matrix(target)
     if k is None:
         k, method = min(A.shape), "exact"
@@ -335,8 +454,11 @@ def tail_energy(target: Target, d: int, *, method: str = "auto") -> float:
     ``A_pi`` is the row-weighted centred log-probability matrix (``Ã_pi`` if the target has a
     bias). ``T_d = min_{rank Z <= d} ||D_pi^{1/2}(Z C - A)||_F^2`` by Eckart–Young–Mirsky
     (proofs/eckart_young_weighted.md); it is the quantity every bound of theory.md §2 reads.
-    Computed from the top ``d + 1`` singular values and ``||A_pi||_F^2``.
+    Computed from the top ``d + 1`` singular values and ``||A_pi||_F^2`` (exactly from the
+    factors for a factored target).
     """
+    if target.storage == "factored":
+        return factored_spectrum(target).spectrum.tail(d)
     return tail_energy_of_matrix(
         centred_log_prob_matrix(target), d, method=method, noise_scale=log_prob_noise_scale(target)
     )

