@@ -327,7 +327,6 @@ def truncated_svd_head(target: Target, d: int, *, floor: float | None = None, me
         Rc, mu = centring_matrix_apply(R), None
     sq = np.sqrt(w)[:, None]
     Rpi = Rc * sq
-    k = min(d, min(Rpi.shape))
     noise = log_prob_noise_scale(target) if floor is None else float(np.sqrt(w @ (R * R).sum(axis=1)))
     U, s, Vt, spec = truncated_svd_with_spectrum(Rpi, min(d, min(Rpi.shape)), method=method, noise_scale=noise)
     if return_factors:

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from ._io import atomic_write_json as _atomic_write_json
 from .lm import load_causal_lm, require_transformers
 
 PYTHIA_TOKENS_PER_STEP = 2_097_152  # 1,024 sequences x 2,048 tokens (bottleneck/data/pythia/README.md)
@@ -101,19 +100,6 @@ def _fingerprint(model, token_ids, block_size):
     h.update(np.asarray(token_ids, dtype=np.int64).tobytes())
     h.update(str(block_size).encode())
     return h.hexdigest()[:16]
-
-
-def _atomic_write_json(path: Path, payload) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def revision_step(revision: str) -> int:

@@ -18,13 +18,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from . import _validation as _v
+from ._io import atomic_write_json as _atomic_write_json
 from .target import DENSE_LIMIT, Target
 
 _FISHER_START_LIMIT = 2**22  # entries of P up to which the (dense) Fisher start is tried
@@ -565,19 +565,6 @@ def solve(
 
 
 # ---------------------------------------------------------------------------- sweep
-def _atomic_write_json(path: str, payload) -> None:
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def sweep(target: Target, ds, *, path: str | None = None, progress: bool = True, **solve_kwargs) -> list[Solution]:
     """Solve a list of ranks with warm starts, so the curve ``d -> gap`` is monotone.
 

@@ -28,28 +28,18 @@ Choices (documented because the paper leaves them open, docs/paper.md §8):
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from bottleneck._io import atomic_write_text as _atomic_write_text
 from bottleneck import pythia
 from bottleneck.scaling import CHINCHILLA_FROZEN, ScalingLaw, saturation_gaps
 
 FIT_MODELS = ("pythia-410m", "pythia-1b", "pythia-1.4b", "pythia-2.8b", "pythia-6.9b", "pythia-12b")
 DEFAULT_MIN_STEP = 13_000
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def model_curves(table: dict) -> dict:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import bottleneck as bn
 from bottleneck import bounds as B
 
-from .strategies import logit_matrices, targets, weight_vectors
+from .strategies import logit_matrices, targets
 
 REL, ABS = 1e-9, 1e-12  # float64 rounding of SVDs and log-softmax on tiny problems
 

@@ -9,7 +9,6 @@ from scipy import sparse
 
 import bottleneck as bn
 from bottleneck import spectrum
-from bottleneck.target import log_softmax
 
 SHARED = ("U_trunc", "U_quad", "U_osc", "L_thm", "L_restricted", "E_1")
 

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from .. import lm as _lm
+from .._io import atomic_savez as _atomic_savez
 from ..target import Target
 
 PYTHIA_SIZES = ("14m", "31m", "70m", "160m", "410m", "1b", "1.4b", "2.8b", "6.9b", "12b")
@@ -70,19 +69,6 @@ def _encode(texts, tokenizer) -> np.ndarray:
         items = [texts] if isinstance(texts, str) else list(texts)
         return np.asarray([i for t in items for i in tokenizer.encode(t, add_special_tokens=False)], dtype=np.int64)
     return tokenize(texts, tokenizer)
-
-
-def _atomic_savez(path: Path, **arrays) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp.npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def extract_features(model, ids: np.ndarray, *, context_length: int, batch_size: int, device, progress: bool):
