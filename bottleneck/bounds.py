@@ -596,7 +596,7 @@ def bounds(target: Target, d: int, *, method: str = "auto", floors=None, solve: 
         flag = "converged" if sol.converged else "NOT converged"
         details["solver"] = BoundValue("solver", sol.gap, "solver", "gap of the solver's explicit head (certified upper)",
                                        "docs/theory.md §4", f"{flag}, grad {sol.grad_norm:.1e}, {sol.iterations} it")
-        ef = fisher_estimate(target, d_eff)
+        ef = fisher_estimate(target, d_eff, max_seconds=(solve_kwargs or {}).get("max_seconds"))
         details["E_F"] = BoundValue("E_F", ef, "estimate", "second-order (Fisher) estimate (not a bound)", _PROOF["E"])
         estimates["E_F"] = ef
         for name in ("E_1", "E_F"):

@@ -18,11 +18,11 @@ from .target import Target
 __all__ = ["fisher_estimate", "fisher_solution"]
 
 
-def _solve_fisher(target: Target, d: int, *, tol: float, max_iter: int, device: str):
+def _solve_fisher(target: Target, d: int, *, tol: float, max_iter: int, device: str, max_seconds: float | None = None):
     import torch
 
     from ._objective import FisherObjective, resolve_device
-    from .solver import _factor, minimize_factors
+    from .solver import _factor, minimize_factors_newton
 
     dev = resolve_device(device)
     dtype = torch.float64 if dev.type == "cpu" else torch.float32
@@ -33,7 +33,8 @@ def _solve_fisher(target: Target, d: int, *, tol: float, max_iter: int, device: 
     floor = None if target.has_full_support else float(np.asarray(target.probs)[np.asarray(target.probs) > 0].min())
     Z0, _ = truncated_svd_head(target, d, floor=floor)
     H0, W0, b0 = _factor(Z0, d, target.bias)
-    H, W, b, grad_norm, iters, _ = minimize_factors(obj, H0, W0, b0, tol=tol, max_iter=max_iter)
+    H, W, b, grad_norm, iters, _ = minimize_factors_newton(obj, H0, W0, b0, tol=tol, max_iter=max_iter,
+                                                            max_seconds=max_seconds)
     Z = H @ W.T
     if b is not None:
         Z = Z + b
@@ -48,7 +49,8 @@ def _fisher_value(target: Target, Z: np.ndarray) -> float:
     return 0.5 * float(np.asarray(target.weights) @ var)
 
 
-def fisher_solution(target: Target, d: int, *, tol: float = 1e-10, max_iter: int = 5000, device: str = "auto") -> np.ndarray:
+def fisher_solution(target: Target, d: int, *, tol: float = 1e-10, max_iter: int = 500, device: str = "auto",
+                    max_seconds: float | None = None) -> np.ndarray:
     """Logits ``M`` (rank ``<= d``, plus bias row if ``target.bias``) minimising the Fisher model.
 
     A feasible head for :func:`bottleneck.solve`; see :func:`fisher_estimate`.
@@ -58,10 +60,11 @@ def fisher_solution(target: Target, d: int, *, tol: float = 1e-10, max_iter: int
     d = _v.check_rank(d)
     if d > min(target.shape):
         raise ValueError(f"d = {d} exceeds min(N, V) = {min(target.shape)}")
-    return _solve_fisher(target, d, tol=tol, max_iter=max_iter, device=device)[0]
+    return _solve_fisher(target, d, tol=tol, max_iter=max_iter, device=device, max_seconds=max_seconds)[0]
 
 
-def fisher_estimate(target: Target, d: int, *, tol: float = 1e-10, max_iter: int = 5000, device: str = "auto") -> float:
+def fisher_estimate(target: Target, d: int, *, tol: float = 1e-10, max_iter: int = 500, device: str = "auto",
+                    max_seconds: float | None = None) -> float:
     """Second-order estimate ``E_F(d) = 1/2 min_{rank M <= d} sum_i pi_i Var_{p_i}(a_i - m_i)``.
 
     Parameters
@@ -69,9 +72,12 @@ def fisher_estimate(target: Target, d: int, *, tol: float = 1e-10, max_iter: int
     target : Target
         Zeros allowed (entries outside the support have zero Fisher weight).
     d : int
-    tol, max_iter : convergence of the weighted low-rank approximation (L-BFGS on factors,
-        Riemannian gradient norm).
+    tol, max_iter : convergence of the weighted low-rank approximation (trust-region
+        Newton–CG on factors, Riemannian gradient norm).
     device : str
+    max_seconds : float, optional
+        Time budget; a stopped optimisation gives a value ``>= E_F(d)`` (the minimum is
+        approached from above).
 
     Returns
     -------
@@ -89,5 +95,5 @@ def fisher_estimate(target: Target, d: int, *, tol: float = 1e-10, max_iter: int
     """
     if not isinstance(target, Target):
         raise ValueError(f"target must be a bottleneck.Target; got {type(target).__name__}")
-    Z = fisher_solution(target, d, tol=tol, max_iter=max_iter, device=device)
+    Z = fisher_solution(target, d, tol=tol, max_iter=max_iter, device=device, max_seconds=max_seconds)
     return _fisher_value(target, Z)

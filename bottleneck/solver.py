@@ -502,7 +502,7 @@ def solve(
             from .fisher import fisher_solution
 
             try:
-                Zf = fisher_solution(tgt, d, max_iter=500)
+                Zf = fisher_solution(tgt, d, max_iter=500, max_seconds=None if max_seconds is None else max_seconds / 4)
                 candidates.append(("fisher", *_factor(Zf, d, use_bias)))
             except ValueError:
                 pass

