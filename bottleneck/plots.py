@@ -43,7 +43,7 @@ def plot_bounds_vs_rank(rows, title: str, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 5))
+    fig, ax = plt.subplots(figsize=(10, 5))
     ds = np.array([r["d"] for r in rows], dtype=float)
     for key, label, style in SERIES:
         vals = np.array([r.get(key, np.nan) for r in rows], dtype=float)
@@ -53,7 +53,7 @@ def plot_bounds_vs_rank(rows, title: str, path) -> None:
     ax.set(xscale="log", yscale="log", xlabel="rank d of the head",
            ylabel="gap above the entropy floor (nats / token)", title=title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
