@@ -9,6 +9,9 @@ ratio Adam/solve. Adam gets a small learning-rate sweep and a time cap per learn
 a capped run is reported as ``> cap`` (so the ratio is then a lower bound).
 
 Run: ``.venv/bin/python experiments/bench_solver.py [--quick] [--out results.json]``
+(rows are written after each configuration). Results kept in ``experiments/results/``:
+``bench_solver_lbfgs.json`` (L-BFGS default, full run) and
+``bench_solver_newton_partial.log`` (Newton default; the last configuration was interrupted).
 (full run: about 60 minutes on 2 CPU cores; ``--quick``: N=V=512 only, small cap).
 ``solve`` gets 4x Adam's per-learning-rate cap as its own wall-time budget.
 """
@@ -16,7 +19,6 @@ Run: ``.venv/bin/python experiments/bench_solver.py [--quick] [--out results.jso
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 
@@ -24,6 +26,7 @@ import numpy as np
 import torch
 
 import bottleneck as bn
+from bottleneck._io import atomic_write_json
 from bottleneck._objective import GapObjective
 from bottleneck.solver import _svd_init
 
@@ -92,12 +95,11 @@ def main(argv=None):
                    ratio_adam_over_solve=ratio,
                    ratio_lower_bound=None if ratio is not None or t_solve is None else cap / t_solve)
         rows.append(row)
+        if args.out:  # after every configuration, atomically: an interrupted run keeps its rows
+            atomic_write_json(args.out, rows)
         rb = f"{ratio:.1f}x" if ratio else (f"> {cap / t_solve:.1f}x (Adam capped at {cap:.0f} s)" if t_solve else "n/a")
         print(f"N={n} V={v} d={d}: G_ref={g_ref:.8f}  solve {t_solve if t_solve is None else round(t_solve, 2)} s  "
               f"Adam(best lr) {best_adam if best_adam is None else round(best_adam, 2)} s  ratio {rb}", flush=True)
-    if args.out:
-        with open(args.out, "w") as fh:
-            json.dump(rows, fh, indent=1)
 
 
 if __name__ == "__main__":
