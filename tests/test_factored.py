@@ -168,7 +168,7 @@ def test_sparse_target_matches_dense_and_validates():
     for d in (1, 4):
         a, b = bn.bounds(t, d), bn.bounds(ref, d)
         assert a.lower == pytest.approx(b.lower, rel=1e-10, abs=1e-15) and a.upper == pytest.approx(b.upper, rel=1e-10)
-        sol = bn.solve(t, d, max_iter=300)
+        sol = bn.solve(t, d, max_iter=30, max_seconds=10)  # zeros: not attained; a certified upper bound
         assert a.lower <= sol.gap + 1e-12
     with pytest.raises(ValueError, match="sums to"):
         bn.Target.from_sparse(C)
