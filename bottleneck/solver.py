@@ -166,6 +166,20 @@ def _pad(sol: "Solution", target: Target, d: int, scale: float):
 
 
 # ---------------------------------------------------------------------------- L-BFGS driver
+def _start(obj, H0, W0, b0, clock):
+    """Start time, clock and the factors as tensors on the objective's device and dtype."""
+    import torch
+
+    t0 = time.perf_counter()
+    clock = clock or (lambda: time.perf_counter() - t0)
+    dev, dtype = obj.device, obj.dtype
+    H = torch.tensor(H0, device=dev, dtype=dtype)
+    W = torch.tensor(W0, device=dev, dtype=dtype)
+    b = torch.tensor(b0, device=dev, dtype=dtype) if b0 is not None else None
+    return t0, clock, H, W, b
+
+
+
 def minimize_factors(obj, H0, W0, b0, *, tol: float, max_iter: int, check_every: int = 25, clock=None,
                      max_seconds: float | None = None):
     """Minimise ``obj`` (a :class:`~bottleneck._objective.FactorObjective`) over factors.
@@ -187,12 +201,8 @@ def minimize_factors(obj, H0, W0, b0, *, tol: float, max_iter: int, check_every:
     """
     import torch
 
-    t0 = time.perf_counter()
-    clock = clock or (lambda: time.perf_counter() - t0)
-    dev, dtype = obj.device, obj.dtype
-    H = torch.tensor(H0, device=dev, dtype=dtype)
-    W = torch.tensor(W0, device=dev, dtype=dtype)
-    b = torch.tensor(b0, device=dev, dtype=dtype) if b0 is not None else None
+    t0, clock, H, W, b = _start(obj, H0, W0, b0, clock)
+    dtype = obj.dtype
     history: list[tuple[float, float]] = []
     iterations = 0
     with torch.no_grad():
@@ -272,12 +282,7 @@ def minimize_factors_newton(obj, H0, W0, b0, *, tol: float, max_iter: int, clock
     """
     import torch
 
-    t0 = time.perf_counter()
-    clock = clock or (lambda: time.perf_counter() - t0)
-    dev, dtype = obj.device, obj.dtype
-    H = torch.tensor(H0, device=dev, dtype=dtype)
-    W = torch.tensor(W0, device=dev, dtype=dtype)
-    b = torch.tensor(b0, device=dev, dtype=dtype) if b0 is not None else None
+    t0, clock, H, W, b = _start(obj, H0, W0, b0, clock)
     history: list[tuple[float, float]] = []
     relative_capable = hasattr(obj, "set_reference")
 
@@ -295,9 +300,7 @@ def minimize_factors_newton(obj, H0, W0, b0, *, tol: float, max_iter: int, clock
     with torch.no_grad():
         value, grad_norm = obj.stationarity(H, W, b)
         iterations, radius, tiny_steps = 0, None, 0
-        if H.numel() + W.numel() + (0 if b is None else b.numel()) == 0:
-            return H.cpu().numpy(), W.cpu().numpy(), None if b is None else b.cpu().numpy(), grad_norm, 0, history
-        while grad_norm > tol and iterations < max_iter:
+        while n_params > 0 and grad_norm > tol and iterations < max_iter:
             if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
                 break
             _, gH, gW, gb = obj.value_and_grad(H, W, b)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import sympy as sp
 
 
 def softmax(z):
@@ -45,3 +46,16 @@ def random_instances(n_cases=200, seed=0, max_v=8):
             a[rng.integers(v)] += 20.0  # near one-hot
         delta = 10 ** rng.uniform(-4, 1.5) * rng.standard_normal(v)
         yield softmax(a), a, delta
+
+
+def three_token_family():
+    """Symbols ``t, a, d``, ``p = softmax(a)``, ``Z_t = sum exp(a + t d)`` and
+    ``f(t) = KL(p || softmax(a + t d))`` for V = 3 (sympy)."""
+    t = sp.Symbol("t", real=True)
+    a = sp.symbols("a1:4", real=True)
+    d = sp.symbols("d1:4", real=True)
+    Za = sum(sp.exp(x) for x in a)
+    p = [sp.exp(x) / Za for x in a]
+    Zt = sum(sp.exp(x + t * y) for x, y in zip(a, d))
+    f = sp.log(Zt) - sp.log(Za) - t * sum(pj * y for pj, y in zip(p, d))
+    return t, a, d, p, Zt, f

@@ -6,27 +6,18 @@ from scipy.optimize import minimize
 
 import bottleneck as bn
 
-
-def _three_token_family():
-    t = sp.Symbol("t", real=True)
-    a = sp.symbols("a1:4", real=True)
-    d = sp.symbols("d1:4", real=True)
-    Za = sum(sp.exp(x) for x in a)
-    p = [sp.exp(x) / Za for x in a]
-    Zt = sum(sp.exp(x + t * y) for x, y in zip(a, d))
-    f = sp.log(Zt) - sp.log(Za) - t * sum(pj * y for pj, y in zip(p, d))
-    return t, a, d, p, Zt, f
+from ._helpers import three_token_family
 
 
 def check_second_order_expansion():
-    t, a, d, p, Zt, f = _three_token_family()
+    t, a, d, p, Zt, f = three_token_family()
     var = sum(pj * y**2 for pj, y in zip(p, d)) - sum(pj * y for pj, y in zip(p, d)) ** 2
     c2 = sp.diff(f, t, 2).subs(t, 0) / 2
     assert sp.simplify(c2 - var / 2) == 0
 
 
 def check_third_derivative_is_central_moment():
-    t, a, d, p, Zt, f = _three_token_family()
+    t, a, d, p, Zt, f = three_token_family()
     q = [sp.exp(x + t * y) / Zt for x, y in zip(a, d)]
     mean = sum(qj * y for qj, y in zip(q, d))
     kappa3 = sum(qj * (y - mean) ** 3 for qj, y in zip(q, d))

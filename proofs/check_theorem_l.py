@@ -7,17 +7,11 @@ import bottleneck as bn
 from bottleneck import bounds as B
 from bottleneck.symbolic import segment_function_expr
 
-from ._helpers import random_instances, softmax
+from ._helpers import random_instances, softmax, three_token_family
 
 
 def check_second_derivative_is_variance():
-    t = sp.Symbol("t", real=True)
-    a = sp.symbols("a1:4", real=True)
-    d = sp.symbols("d1:4", real=True)
-    Za = sum(sp.exp(x) for x in a)
-    p = [sp.exp(x) / Za for x in a]
-    Zt = sum(sp.exp(x + t * y) for x, y in zip(a, d))
-    f = sp.log(Zt) - sp.log(Za) - t * sum(pj * y for pj, y in zip(p, d))  # KL(p||softmax(a+td))
+    t, a, d, p, Zt, f = three_token_family()  # f(t) = KL(p || softmax(a + t d))
     q = [sp.exp(x + t * y) / Zt for x, y in zip(a, d)]
     var = sum(qj * y**2 for qj, y in zip(q, d)) - sum(qj * y for qj, y in zip(q, d)) ** 2
     assert sp.simplify(sp.diff(f, t, 2) - var) == 0

