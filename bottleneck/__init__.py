@@ -7,7 +7,8 @@ Quick start::
     print(bn.bounds(target, d=16))
 
 Public surface: :class:`Target`, ``bounds(target, d)``, :func:`bounds_from_spectrum`,
-:class:`Sandwich`, and the modules :mod:`~bottleneck.spectrum`, :mod:`~bottleneck.targets`.
+:class:`Sandwich`, ``solve``/``sweep`` (the numerical optimum), ``fit_head`` (trained
+rank-r heads), and the modules :mod:`~bottleneck.spectrum`, :mod:`~bottleneck.targets`.
 ``bottleneck.bounds`` is both the call ``bounds(target, d)`` and the module of bound
 functions (``bottleneck.bounds.theorem_l``, ...). Theory: docs/theory.md;
 proofs: proofs/README.md.
@@ -20,7 +21,7 @@ from .spectrum import tail_energy, w_error
 from .target import Target
 
 
-_LAZY_MODULES = ("degeneration", "scaling", "pythia", "symbolic", "checkpoints", "lm", "corpora", "solver", "fisher")
+_LAZY_MODULES = ("degeneration", "scaling", "pythia", "symbolic", "checkpoints", "lm", "corpora", "solver", "fisher", "heads")
 
 
 def __getattr__(name):  # torch-backed parts load lazily: `import bottleneck` stays light
@@ -28,6 +29,10 @@ def __getattr__(name):  # torch-backed parts load lazily: `import bottleneck` st
         from . import solver
 
         return getattr(solver, name)
+    if name in ("LowRankHead", "fit_head", "lr_sweep"):
+        from . import heads
+
+        return getattr(heads, name)
     if name in ("fisher_estimate", "fisher_solution"):
         from . import fisher
 
@@ -59,4 +64,8 @@ __all__ = [
     "scaling",
     "pythia",
     "symbolic",
+    "heads",
+    "LowRankHead",
+    "fit_head",
+    "lr_sweep",
 ]

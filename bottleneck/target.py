@@ -346,10 +346,16 @@ class Target:
         """Rows per block in :meth:`iter_rows` (about 4M entries per block)."""
         return max(1, min(self.n_contexts, _BLOCK_ENTRIES // max(self.vocab_size, 1)))
 
-    def rows(self, sl: slice) -> tuple[np.ndarray, np.ndarray]:
-        """``(P[sl], log P[sl])`` for a slice of contexts (dense blocks, any storage)."""
+    def rows(self, sl) -> tuple[np.ndarray, np.ndarray]:
+        """``(P[sl], log P[sl])`` for a slice or an integer index array of contexts (dense
+        blocks, any storage; minibatches of :func:`bottleneck.heads.fit_head`)."""
         if not isinstance(sl, slice):
-            raise ValueError("rows() takes a slice of contexts")
+            idx = np.asarray(sl)
+            if idx.ndim != 1 or idx.dtype.kind not in "iu":
+                raise ValueError("rows() takes a slice or a 1-D integer array of context indices")
+            if idx.size and (idx.min() < 0 or idx.max() >= self.n_contexts):
+                raise ValueError(f"context indices must lie in [0, {self.n_contexts}); got {idx.min()}..{idx.max()}")
+            sl = idx
         return self._storage.block(sl)
 
     def mean_probs(self) -> np.ndarray:

@@ -31,3 +31,24 @@ def check_rank_numeric():
             t, _ = bn.targets.synthetic(7, 6, "power", scale=3.0, rank=r, seed=r, bias=bias)
             assert bn.bounds(t, r).upper == 0.0 and bn.bounds(t, r).lower == 0.0
             assert bn.bounds(t, r - 1).details["U_trunc"].value > 0.0
+
+
+def check_trained_head_gap_above_lower():
+    """Corollary H: a rank-r head on frozen features is a rank-r factorisation."""
+    from bottleneck import heads
+
+    rng = np.random.default_rng(7)
+    for n, v, dim, r, bias in [(40, 12, 6, 2, False), (30, 9, 5, 3, True)]:
+        X = rng.standard_normal((n, dim))
+        t, _ = bn.targets.synthetic(n, v, "power", scale=4.0, seed=r, bias=bias)
+        lower = bn.bounds(t, r).lower
+        for seed in range(3):
+            head = heads.LowRankHead(dim, v, r, bias=bias, init_std=0.5, seed=seed)
+            W = head.A.detach().double().numpy() @ head.B.detach().double().numpy()
+            assert np.linalg.matrix_rank(W, tol=1e-9) <= r
+            assert heads.head_gap(head, X, t) >= lower
+        fit = heads.fit_head(X, t, r, bias=bias, lr=3e-2, steps=300, batch_size=n, held_out=0.0, init_std=0.3,
+                             progress=False)
+        trained = heads.head_gap(fit.head, X, t)
+        assert np.isfinite(trained) and trained >= lower
+        assert abs(trained - fit.eval_gap) < 1e-6 * max(1.0, trained)  # two independent evaluation paths
