@@ -588,15 +588,20 @@ def bounds(target: Target, d: int, *, method: str = "auto", floors=None, solve: 
     details["L_restricted"] = BoundValue("L_restricted", lr, "lower", "Theorem L on a Lemma R restriction", _PROOF["R"], label)
 
     if solve:
-        from .fisher import fisher_estimate
+        from .fisher import _fisher_value, fisher_solution
         from .solver import solve as _solve
 
         d_eff = min(d, min(target.shape))
-        sol = _solve(target, d_eff, **(solve_kwargs or {}))
+        kwargs = dict(solve_kwargs or {})
+        # one Fisher solution serves E_F and the solver's Fisher start
+        Zf = fisher_solution(target, d_eff, max_seconds=kwargs.get("max_seconds"))
+        if kwargs.get("bias") in (None, target.bias):
+            kwargs.setdefault("fisher_logits", Zf)
+        sol = _solve(target, d_eff, **kwargs)
         flag = "converged" if sol.converged else "NOT converged"
         details["solver"] = BoundValue("solver", sol.gap, "solver", "gap of the solver's explicit head (certified upper)",
                                        "docs/theory.md §4", f"{flag}, grad {sol.grad_norm:.1e}, {sol.iterations} it")
-        ef = fisher_estimate(target, d_eff, max_seconds=(solve_kwargs or {}).get("max_seconds"))
+        ef = _fisher_value(target, Zf)
         details["E_F"] = BoundValue("E_F", ef, "estimate", "second-order (Fisher) estimate (not a bound)", _PROOF["E"])
         estimates["E_F"] = ef
         for name in ("E_1", "E_F"):

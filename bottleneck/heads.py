@@ -32,9 +32,9 @@ import torch
 from ._objective import resolve_device
 from .target import Target
 
-__all__ = ["LowRankHead", "HeadFit", "LrSweep", "fit_head", "lr_sweep", "evaluate_head", "head_gap"]
+__all__ = ["LowRankHead", "logit_svd_weight", "rank_curve", "HeadFit", "LrSweep", "fit_head", "lr_sweep", "evaluate_head", "head_gap"]
 
-INITS = ("normal", "svd")
+INITS = ("normal", "svd", "logit_svd")
 
 
 class LowRankHead(torch.nn.Module):
@@ -51,16 +51,25 @@ class LowRankHead(torch.nn.Module):
         paper's ``N(0, 1)`` at the default ``init_std = 1``). ``"svd"``: the best rank-``r``
         approximation of ``weight`` (V, D) in Frobenius norm (Eckart–Young),
         ``A = U_r S_r^{1/2}``, ``B = S_r^{1/2} V_r^T``; at ``r = rank(weight)`` it equals
-        ``weight`` exactly.
+        ``weight`` exactly. ``"logit_svd"``: the best rank-``r`` approximation of the
+        *centred logits* ``X W_c^T`` over the given ``features`` ``X`` (N, D), where
+        ``W_c = (I - 11^T/V) W`` (softmax ignores per-row constants, so the centring loses
+        nothing): with ``S = X^T X`` and its square root ``S^{1/2}``,
+        ``W_r = [W_c S^{1/2}]_r S^{+1/2}`` (Eckart–Young in the metric of the features,
+        :func:`logit_svd_weight`). On the teacher's own contexts it is the truncated-SVD head
+        of theory.md §4 whose gap is ``U_trunc``.
     weight : array (V, D), optional
-        Required for ``init="svd"`` (e.g. a pretrained head).
+        Required for ``init="svd"`` and ``"logit_svd"`` (e.g. a pretrained head).
+    features : array (N, D), optional
+        Required for ``init="logit_svd"``.
     seed : int
         Seed of the ``"normal"`` initialisation.
     dtype : torch.dtype
     """
 
     def __init__(self, in_features: int, vocab_size: int, rank: int, *, bias: bool = False, init: str = "normal",
-                 init_std: float = 1.0, weight=None, seed: int = 0, dtype: torch.dtype = torch.float32):
+                 init_std: float = 1.0, weight=None, features=None, seed: int = 0,
+                 dtype: torch.dtype = torch.float32):
         super().__init__()
         for name, v in (("in_features", in_features), ("vocab_size", vocab_size), ("rank", rank)):
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
@@ -78,16 +87,21 @@ class LowRankHead(torch.nn.Module):
             B = torch.randn(rank, in_features, generator=gen, dtype=torch.float64) * init_std
         else:
             if weight is None:
-                raise ValueError("init='svd' needs weight= (V, D), e.g. the pretrained head")
+                raise ValueError(f"init={init!r} needs weight= (V, D), e.g. the pretrained head")
             Wt = np.asarray(weight, dtype=np.float64)
             if Wt.shape != (vocab_size, in_features):
                 raise ValueError(f"weight must have shape (vocab_size, in_features) = {(vocab_size, in_features)}; got {Wt.shape}")
             if not np.isfinite(Wt).all():
                 raise ValueError("weight has non-finite entries")
-            U, S, Vt = np.linalg.svd(Wt, full_matrices=False)
-            root = np.sqrt(S[:rank])
-            A = torch.from_numpy(U[:, :rank] * root)
-            B = torch.from_numpy(root[:, None] * Vt[:rank])
+            if init == "svd":
+                U, S, Vt = np.linalg.svd(Wt, full_matrices=False)
+                root = np.sqrt(S[:rank])
+                A_np, B_np = U[:, :rank] * root, root[:, None] * Vt[:rank]
+            else:
+                if features is None:
+                    raise ValueError("init='logit_svd' needs features= (N, D)")
+                A_np, B_np = _logit_svd_factors(Wt, features, rank)
+            A, B = torch.from_numpy(A_np), torch.from_numpy(B_np)
         self.A = torch.nn.Parameter(A.to(dtype))
         self.B = torch.nn.Parameter(B.to(dtype))
         self.bias = torch.nn.Parameter(torch.zeros(vocab_size, dtype=dtype)) if bias else None
@@ -110,6 +124,37 @@ class LowRankHead(torch.nn.Module):
         A = self.A.detach().double().cpu().numpy()
         b = None if self.bias is None else self.bias.detach().double().cpu().numpy()
         return X @ B.T, A, b
+
+
+def _logit_svd_factors(weight: np.ndarray, features, rank: int) -> tuple[np.ndarray, np.ndarray]:
+    X = np.asarray(features, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != weight.shape[1] or not np.isfinite(X).all():
+        raise ValueError(f"features must be a finite (N, {weight.shape[1]}) array; got shape {X.shape}")
+    Wc = weight - weight.mean(axis=0)
+    evals, evecs = np.linalg.eigh(X.T @ X)
+    keep = evals > evals.max() * X.shape[1] * np.finfo(np.float64).eps
+    root = (evecs[:, keep] * np.sqrt(evals[keep])) @ evecs[:, keep].T
+    inv_root = (evecs[:, keep] / np.sqrt(evals[keep])) @ evecs[:, keep].T
+    U, S, Vt = np.linalg.svd(Wc @ root, full_matrices=False)
+    r = np.sqrt(S[:rank])
+    return U[:, :rank] * r, (r[:, None] * Vt[:rank]) @ inv_root
+
+
+def logit_svd_weight(weight, features, rank: int) -> np.ndarray:
+    """``W_r = [W_c S^{1/2}]_r S^{+1/2}`` (V, D), ``S = X^T X``, ``W_c = (I - 11^T/V) W``.
+
+    The rank-``r`` head whose centred logits ``X W_r^T`` are the best rank-``r``
+    approximation of ``X W_c^T`` in Frobenius norm (Eckart–Young, proofs/eckart_young_weighted.md,
+    since ``||X M^T||_F = ||M S^{1/2}||_F``); its softmax on each row of ``X`` is therefore the
+    truncated-SVD head of theory.md §4 for the teacher ``softmax(X W^T)`` (uniform weights).
+    ``S^{+1/2}`` is the pseudo-inverse square root (directions without feature energy are
+    dropped).
+    """
+    Wt = np.asarray(weight, dtype=np.float64)
+    if Wt.ndim != 2 or not 1 <= rank <= min(Wt.shape):
+        raise ValueError(f"weight must be (V, D) and 1 <= rank <= min(V, D); got {Wt.shape}, rank {rank}")
+    A, B = _logit_svd_factors(Wt, features, rank)
+    return A @ B
 
 
 @dataclass
@@ -189,9 +234,31 @@ def _batch_loss(logits: torch.Tensor, mode: str, y) -> torch.Tensor:
     return -(y * torch.where(y > 0, logq, torch.zeros_like(logq))).sum(dim=1)
 
 
+class _TeacherRows:
+    """Rows of a distribution target on ``device``; a factored teacher's rows are computed
+    there as ``softmax(X W*^T + b)`` in the training dtype (no float64 round trip)."""
+
+    def __init__(self, target: Target, device, dtype):
+        self.target, self.device, self.dtype = target, device, dtype
+        self.factors = None
+        if target.storage == "factored":
+            X, W, b = target.factors
+            self.factors = (X, torch.tensor(np.asarray(W), device=device, dtype=dtype),
+                            None if b is None else torch.tensor(np.asarray(b), device=device, dtype=dtype))
+
+    def __call__(self, idx: np.ndarray) -> torch.Tensor:
+        if self.factors is None:
+            return torch.from_numpy(self.target.rows(idx)[0]).to(device=self.device, dtype=self.dtype)
+        X, W, b = self.factors
+        z = torch.from_numpy(np.asarray(X[idx])).to(device=self.device, dtype=self.dtype) @ W.T
+        return torch.softmax(z if b is None else z + b, dim=-1)
+
+
 def _targets_of(mode: str, targets, idx: np.ndarray, device, dtype):
     if mode == "tokens":
         return torch.from_numpy(targets[idx]).to(device)
+    if isinstance(targets, _TeacherRows):
+        return targets(idx)
     return torch.from_numpy(targets.rows(idx)[0]).to(device=device, dtype=dtype)
 
 
@@ -377,8 +444,8 @@ def fit_head(
         raise ValueError("every training row has weight 0")
 
     dev = resolve_device(device)
-    head = LowRankHead(dim, vocab, rank, bias=bias, init=init, init_std=init_std, weight=init_weight, seed=seed,
-                       dtype=dtype).to(dev)
+    head = LowRankHead(dim, vocab, rank, bias=bias, init=init, init_std=init_std, weight=init_weight,
+                       features=X[train_index] if init == "logit_svd" else None, seed=seed, dtype=dtype).to(dev)
     opt = torch.optim.AdamW(head.parameters(), lr=lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=weight_decay)
     warmup_steps = max(1, int(round(warmup * steps)))
     # sample rows with probability proportional to w, so the mean batch loss is unbiased
@@ -388,13 +455,14 @@ def fit_head(
     t0 = time.perf_counter()
     from tqdm.auto import trange
 
+    source = tg if mode == "tokens" else _TeacherRows(tg, dev, dtype)
     bar = trange(steps, desc=f"fit rank {rank}", disable=not progress, leave=False)
     for step in bar:
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, steps, lr, warmup_steps, final_lr_fraction)
         rows = train_index[rng.choice(train_index.size, size=min(batch_size, train_index.size), p=probs)]
         x = torch.from_numpy(np.asarray(X[rows])).to(device=dev, dtype=dtype)
-        y = _targets_of(mode, tg, rows, dev, dtype)
+        y = _targets_of(mode, source, rows, dev, dtype)
         loss = _batch_loss(head(x), mode, y).mean()
         if not torch.isfinite(loss):
             diverged = True
@@ -448,3 +516,60 @@ def lr_sweep(features, targets, rank: int, lrs=(1e-3, 3e-3, 1e-2, 2e-2, 5e-2), *
     if not ok:
         raise ValueError(f"every learning rate diverged: {table}")
     return LrSweep(best=min(ok, key=lambda f: f.eval_loss), table=table)
+
+
+def rank_curve(target: Target, ranks, *, features=None, lrs=(1e-2, 3e-2, 1e-1), steps: int = 1000,
+               batch_size: int | None = None, init_std: float = 0.1, seed: int = 0, progress: bool = True,
+               **fit_kwargs) -> list[dict]:
+    """Gap of a trained rank-``r`` head on ``target`` for every ``r`` in ``ranks`` (nats/token).
+
+    The curve "trained rank-d head" of the bound-vs-loss figures: for each ``r``,
+    :func:`lr_sweep` (Adam, the seed paper's procedure) trains heads on ``features`` against
+    the target's distributions and the best is scored by :func:`head_gap` in float64 on all
+    contexts with the target's weights. By Corollary H (proofs/rank_fact.md) every value is
+    ``>= G*(r)``, hence above every certified lower bound.
+
+    ``features``: default, for a factored target, its own features ``X`` with the
+    ``"logit_svd"`` initialisation from its head (then the untrained initial head, whose gap
+    is ``U_trunc``, is also a candidate); otherwise the identity (N x N: a free embedding per
+    context, so rank-``r`` heads range over all rank-``r`` logit matrices ``H W^T``) with
+    ``N(0, init_std^2)`` entries. ``batch_size`` defaults to all contexts (full batch) up to
+    1024.
+
+    Returns one dict per rank: ``d``, ``trained`` (gap), ``trained_lr`` (0 for the untrained
+    initial head), ``trained_seconds``.
+    """
+    if not isinstance(target, Target):
+        raise ValueError("target must be a bottleneck.Target")
+    n, v = target.shape
+    factored = target.storage == "factored"
+    if features is None:
+        if factored:
+            features, init_weight = target.factors[0], target.factors[1]
+        else:
+            if n > 4096:
+                raise ValueError(f"free context embeddings need an N x N identity; N = {n} > 4096: pass features=")
+            features, init_weight = np.eye(n), None
+    else:
+        init_weight = fit_kwargs.pop("init_weight", None)
+    X = _check_features(features)
+    init = fit_kwargs.pop("init", "logit_svd" if (factored and init_weight is not None) else "normal")
+    batch = batch_size or min(n, 1024)
+    from tqdm.auto import tqdm
+
+    rows = []
+    for r in tqdm(list(ranks), desc="trained heads", disable=not progress):
+        r = int(min(r, X.shape[1], v))
+        t0 = time.perf_counter()
+        sweep = lr_sweep(X, target, r, lrs=lrs, steps=steps, batch_size=batch, init=init, init_std=init_std,
+                         init_weight=init_weight, bias=target.bias, held_out=0.0, seed=seed, progress=False,
+                         **fit_kwargs)
+        best_gap, best_lr = head_gap(sweep.best.head, X, target), sweep.best.lr
+        if init == "logit_svd":
+            start = LowRankHead(X.shape[1], v, r, bias=target.bias, init=init, weight=init_weight, features=X,
+                                dtype=torch.float64)
+            start_gap = head_gap(start, X, target)
+            if start_gap < best_gap:
+                best_gap, best_lr = start_gap, 0.0
+        rows.append({"d": r, "trained": best_gap, "trained_lr": best_lr, "trained_seconds": time.perf_counter() - t0})
+    return rows

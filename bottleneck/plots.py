@@ -12,6 +12,7 @@ import numpy as np
 SERIES = (
     ("lower", "certified lower (Thm L, Lemma R)", dict(color="tab:green", marker="^", lw=2)),
     ("solver", "solver (explicit head)", dict(color="k", marker="o", lw=2)),
+    ("trained", "trained rank-d head (Adam)", dict(color="tab:gray", marker="D", lw=1.5, ls="--")),
     ("U_trunc", "U_trunc (truncated-SVD head)", dict(color="tab:blue", marker="s")),
     ("U_quad", "U_quad = T_d/4", dict(color="tab:purple", ls="--")),
     ("U_osc", "U_osc = sqrt(2 T_d)", dict(color="tab:pink", ls="--")),

@@ -402,6 +402,7 @@ def solve(
     max_seconds: float | None = None,
     method: str = "newton",
     n_starts: int = 2,
+    fisher_logits=None,
 ) -> Solution:
     """Numerically minimise ``G(H W^T (+ 1 b^T))`` over rank-``d`` heads (theory.md §4).
 
@@ -439,6 +440,10 @@ def solve(
         steepest rank-one directions (warm start; the gap cannot increase).
     seed : int
         Seed for the (deterministic) tie-breaking perturbations.
+    fisher_logits : array (N, V), optional
+        A precomputed :func:`bottleneck.fisher_solution` for this ``d`` (and bias), used as
+        the Fisher start of ``init="auto"`` instead of recomputing it (``bounds`` passes the
+        one behind ``E_F``).
     chunk_size : int, optional
         Rows per chunk (memory ``O(chunk x V)``).
     check_every : int
@@ -501,7 +506,12 @@ def solve(
                                np.hstack([init.W, np.zeros((v, d - init.d))]), init.bias))
     elif init in ("auto", "svd"):
         candidates.append(("svd", *_svd_init(tgt, d)))
-        if init == "auto" and d > 0 and n * v <= _FISHER_START_LIMIT:  # the Fisher start is dense
+        if init == "auto" and d > 0 and fisher_logits is not None:
+            Zf = np.asarray(fisher_logits, dtype=np.float64)
+            if Zf.shape != (n, v) or not np.isfinite(Zf).all():
+                raise ValueError(f"fisher_logits must be finite with shape {(n, v)}; got {Zf.shape}")
+            candidates.append(("fisher", *_factor(Zf, d, use_bias)))
+        elif init == "auto" and d > 0 and n * v <= _FISHER_START_LIMIT:  # the Fisher start is dense
             from .fisher import fisher_solution
 
             try:

@@ -186,3 +186,34 @@ def test_bad_input_gives_clear_errors(call, match):
     y = np.arange(20) % 4
     with pytest.raises(ValueError, match=match):
         call(X, y)
+
+
+def test_logit_svd_is_eckart_young_on_centred_logits_and_gives_u_trunc():
+    """Independent paths: the logit-SVD head's centred-logit error is the tail of a numpy SVD,
+    and its gap on the teacher's own contexts is the sandwich's U_trunc (factored branch)."""
+    rng = np.random.default_rng(13)
+    X = rng.standard_normal((40, 6)) @ np.diag([3, 2, 1, 0.5, 0.2, 0.1])
+    W = rng.standard_normal((15, 6))
+    Zc = X @ W.T
+    Zc = Zc - Zc.mean(axis=1, keepdims=True)
+    s = np.linalg.svd(Zc, compute_uv=False)
+    teacher = bn.Target.from_factors(X, W)
+    for r in (1, 2, 4):
+        Wr = heads.logit_svd_weight(W, X, r)
+        assert np.linalg.matrix_rank(Wr, tol=1e-9) <= r
+        err = X @ Wr.T - Zc
+        err = err - err.mean(axis=1, keepdims=True)
+        assert np.linalg.norm(err) == pytest.approx(np.sqrt((s[r:] ** 2).sum()), rel=1e-9)
+        head = heads.LowRankHead(6, 15, r, init="logit_svd", weight=W, features=X, dtype=torch.float64)
+        assert heads.head_gap(head, X, teacher) == pytest.approx(bn.bounds(teacher, r).details["U_trunc"].value, rel=1e-7)
+
+
+def test_factored_teacher_trains_like_its_dense_copy():
+    rng = np.random.default_rng(14)
+    X = rng.standard_normal((80, 5))
+    W = rng.standard_normal((12, 5))
+    factored = bn.Target.from_factors(X, W)
+    dense = bn.Target.from_probs(factored.probs)
+    kw = dict(steps=60, batch_size=32, lr=1e-2, init_std=0.3, progress=False, dtype=torch.float64)
+    a, b = heads.fit_head(X, factored, 2, **kw), heads.fit_head(X, dense, 2, **kw)
+    assert a.eval_loss == pytest.approx(b.eval_loss, rel=1e-9)

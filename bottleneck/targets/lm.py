@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +98,28 @@ def extract_features(model, ids: np.ndarray, *, context_length: int, batch_size:
     return np.concatenate(feats), first_logits[0]
 
 
-def from_model(
+@dataclass(frozen=True)
+class ModelFeatures:
+    """Final-layer features of a causal LM on a token sample, with the sample and the head.
+
+    ``features[t]`` (D,) is the representation that predicts ``token_ids[t + 1]``; the
+    model's next-token distribution at ``t`` is ``softmax(head @ features[t] + head_bias)``.
+    """
+
+    features: np.ndarray  # (N, D) float64
+    token_ids: np.ndarray  # (N,) int64
+    head: np.ndarray  # (V, D) float64
+    head_bias: np.ndarray | None  # (V,) or None
+    model_id: str
+    revision: str | None
+
+    def next_token_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(features[:-1], token_ids[1:])``: inputs and observed next tokens for
+        :func:`bottleneck.heads.fit_head`."""
+        return self.features[:-1], self.token_ids[1:]
+
+
+def model_features(
     model_or_name,
     texts,
     *,
@@ -108,44 +130,11 @@ def from_model(
     batch_size: int = 4,
     device: str = "auto",
     cache_dir=None,
-    bias: bool = False,
     check_rtol: float = 1e-4,
     progress: bool = True,
-) -> Target:
-    """Factored target of a causal LM's next-token distributions on a text sample.
-
-    Every token position of the sample (up to ``max_tokens``) is a context with uniform
-    weight; its row is ``softmax(W* x_i + b)`` of the model. Units: nats/token.
-
-    Parameters
-    ----------
-    model_or_name : str or transformers.PreTrainedModel
-        ``"smollm2"``, ``"pythia-70m"`` (etc., with ``revision``), a hub id, a local
-        directory, or a loaded model (then pass ``tokenizer`` or token ids).
-    texts : str, list of str, or integer ndarray of token ids
-    revision : str, optional
-        Checkpoint (``"step1000"``) for Pythia / hub models, or a sub-directory of a local root.
-    tokenizer : optional
-        Overrides the model's tokenizer (``tokenizers``/transformers tokenizer or callable).
-    max_tokens, context_length, batch_size : int
-        Sample size, block length fed to the model, blocks per forward pass.
-    device : str
-        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``.
-    cache_dir : path, optional
-        Where features are cached (``features-<key>.npz``).
-    bias : bool
-        Whether the *student* heads scored against this target get a free bias.
-    check_rtol : float
-        Tolerance of the check ``logits == X W*^T + b`` (relative to the logits' scale).
-
-    Raises
-    ------
-    ValueError
-        Unknown model name, text shorter than one context, token ids outside the head's
-        vocabulary (tokenizer mismatch), logits that are not ``X W*^T + b`` (e.g. soft-capping).
-    ImportError
-        Missing optional package, with the pip command.
-    """
+) -> ModelFeatures:
+    """Features, token ids and head of a causal LM on a text sample (see :func:`from_model`
+    for the parameters and errors); the logits are checked to equal ``X W*^T + b``."""
     import torch
 
     from .._objective import resolve_device
@@ -202,4 +191,59 @@ def from_model(
     del model
     if dev.type == "cuda":
         torch.cuda.empty_cache()
-    return Target.from_factors(X, W, b, bias=bias)
+    return ModelFeatures(features=X, token_ids=ids, head=W, head_bias=b, model_id=model_id, revision=revision)
+
+
+def from_model(
+    model_or_name,
+    texts,
+    *,
+    revision: str | None = None,
+    tokenizer=None,
+    max_tokens: int = 4096,
+    context_length: int = 512,
+    batch_size: int = 4,
+    device: str = "auto",
+    cache_dir=None,
+    bias: bool = False,
+    check_rtol: float = 1e-4,
+    progress: bool = True,
+) -> Target:
+    """Factored target of a causal LM's next-token distributions on a text sample.
+
+    Every token position of the sample (up to ``max_tokens``) is a context with uniform
+    weight; its row is ``softmax(W* x_i + b)`` of the model. Units: nats/token.
+
+    Parameters
+    ----------
+    model_or_name : str or transformers.PreTrainedModel
+        ``"smollm2"``, ``"pythia-70m"`` (etc., with ``revision``), a hub id, a local
+        directory, or a loaded model (then pass ``tokenizer`` or token ids).
+    texts : str, list of str, or integer ndarray of token ids
+    revision : str, optional
+        Checkpoint (``"step1000"``) for Pythia / hub models, or a sub-directory of a local root.
+    tokenizer : optional
+        Overrides the model's tokenizer (``tokenizers``/transformers tokenizer or callable).
+    max_tokens, context_length, batch_size : int
+        Sample size, block length fed to the model, blocks per forward pass.
+    device : str
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``.
+    cache_dir : path, optional
+        Where features are cached (``features-<key>.npz``).
+    bias : bool
+        Whether the *student* heads scored against this target get a free bias.
+    check_rtol : float
+        Tolerance of the check ``logits == X W*^T + b`` (relative to the logits' scale).
+
+    Raises
+    ------
+    ValueError
+        Unknown model name, text shorter than one context, token ids outside the head's
+        vocabulary (tokenizer mismatch), logits that are not ``X W*^T + b`` (e.g. soft-capping).
+    ImportError
+        Missing optional package, with the pip command.
+    """
+    mf = model_features(model_or_name, texts, revision=revision, tokenizer=tokenizer, max_tokens=max_tokens,
+                        context_length=context_length, batch_size=batch_size, device=device, cache_dir=cache_dir,
+                        check_rtol=check_rtol, progress=progress)
+    return Target.from_factors(mf.features, mf.head, mf.head_bias, bias=bias)
