@@ -9,7 +9,7 @@ text (articles disjoint from the training ones) against the observed next tokens
   approximation of the model's centred logits on the training features, no training. At
   r = 576 it is the model's own head.
 * ``distilled``: :func:`bottleneck.heads.fit_head` trained from that start against the
-  model's next-token distributions on the training features (Adam, lrs swept); the head
+  model's next-token distributions on the training features (Adam; ``--lrs`` to sweep); the head
   with the lowest *validation* loss among the start and the trained ones is kept, and its
   *test* loss and accuracy are reported.
 
@@ -54,8 +54,8 @@ PAPER_FIG6 = {
 }
 
 FULL = dict(ranks=[8, 16, 32, 64, 128, 256, 384, 512, 576], train_tokens=16384, val_tokens=2048, test_tokens=4096,
-            steps=150, lrs=[3e-4, 1e-3])
-QUICK = dict(ranks=[8, 64, 576], train_tokens=1536, val_tokens=384, test_tokens=768, steps=15, lrs=[1e-3])
+            steps=100, lrs=[1e-3])
+QUICK = dict(ranks=[8, 64, 576], train_tokens=1024, val_tokens=256, test_tokens=512, steps=10, lrs=[1e-3])
 
 
 def corpus_split(n_train: int, n_val: int, n_test: int):
@@ -147,6 +147,7 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="3 ranks, ~2k tokens, 15 steps (CI)")
     p.add_argument("--ranks", default=None, help="comma-separated ranks (default: 8..576)")
     p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--lrs", default=None, help="comma-separated peak learning rates (default 1e-3)")
     p.add_argument("--tolerance", type=float, default=0.02, help="nats: 'no rise' threshold for the rise rank")
     args = p.parse_args(argv)
     if not lm.smollm2_available():
@@ -156,6 +157,8 @@ def main(argv=None):
         cfg["ranks"] = [int(x) for x in args.ranks.split(",")]
     if args.steps:
         cfg["steps"] = args.steps
+    if args.lrs:
+        cfg["lrs"] = [float(x) for x in args.lrs.split(",")]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
