@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import tempfile
@@ -45,3 +47,14 @@ def atomic_savez(path, **arrays) -> None:
             np.savez(fh, **arrays)
 
     _atomic(path, write)
+
+
+def atomic_write_csv(path, rows) -> None:
+    """A list of dicts as CSV (header = every key, first-seen order), atomically; floats
+    are written with ``repr`` so they read back exactly."""
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+    w.writeheader()
+    w.writerows({k: repr(float(v)) if isinstance(v, (float, np.floating)) else v for k, v in r.items()} for r in rows)
+    atomic_write_text(path, buf.getvalue())

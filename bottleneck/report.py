@@ -13,12 +13,11 @@ rank-``d`` head, ``upper`` is the smallest of the solver, ``U_trunc`` and the tr
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_write_text
+from ._io import atomic_write_csv
 from .plots import sandwich_rows
 
 CLOSED_FORMS = ("U_quad", "U_osc", "U_ref", "P_representation", "P_operator")
@@ -69,13 +68,9 @@ def check_rows(rows, *, rtol: float = 1e-9) -> None:
 
 
 def write_csv(rows, path) -> None:
-    """Every column of every row, atomically (``path`` is replaced whole or not at all)."""
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
-    w.writeheader()
-    w.writerows({k: repr(float(v)) if isinstance(v, (float, np.floating)) else v for k, v in r.items()} for r in rows)
-    atomic_write_text(Path(path), buf.getvalue())
+    """Every column of every row, atomically (``path`` is replaced whole or not at all);
+    floats as ``repr``, so :func:`read_csv` gives them back exactly."""
+    atomic_write_csv(Path(path), rows)
 
 
 def read_csv(path) -> list[dict]:

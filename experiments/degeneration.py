@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bottleneck._io import atomic_write_csv as _atomic_write_csv
 from bottleneck._io import atomic_write_text as _atomic_write_text
 from bottleneck import corpora, degeneration, lm
 
@@ -159,9 +160,7 @@ def main(argv=None):
         print("SmolLM2 head:", {k: round(v, 4) if isinstance(v, float) else v for k, v in r["head_spectrum"].items()})
     if args.pythia:
         result["pythia"] = pythia_report(args.pythia, args.revisions.split(","), n_texts, seq_len)
-        cols = list(result["pythia"][0])
-        _atomic_write_text(out / "checkpoints.csv", ",".join(cols) + "\n" +
-                           "".join(",".join(str(r[c]) for c in cols) + "\n" for r in result["pythia"]))
+        _atomic_write_csv(out / "checkpoints.csv", result["pythia"])
         for r in result["pythia"]:
             print(f"{r['revision']}: last-layer anisotropy {r['last_layer_anisotropy']:.4f}, "
                   f"head KL(p||u) {r['singular_entropy_squared']:.4f}")

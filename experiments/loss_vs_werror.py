@@ -22,9 +22,8 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 
-from bottleneck._io import atomic_write_json, atomic_write_text
+from bottleneck._io import atomic_write_csv, atomic_write_json
 
 #: docs/paper.md §7, Fig. 8: rank, W-error of the trained Pythia-1B head, loss of the rank-r head
 PAPER_FIG8 = {"r": [2048, 1536, 1024, 512, 256, 128, 64, 32],
@@ -90,10 +89,7 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     result = load_rank_heads(Path(args.source) if args.source else None, out, args.quick)
     rows = points(result)
-    cols = ["source", "rank", "w_error", "loss"]
-    atomic_write_text(out / "loss_vs_werror.csv", ",".join(cols) + "\n" +
-                      "".join(",".join(repr(r[c]) if isinstance(r[c], float) else str(r[c]) for c in cols) + "\n"
-                              for r in rows))
+    atomic_write_csv(out / "loss_vs_werror.csv", rows)
     ours = sorted((r for r in rows if r["source"].startswith("SmolLM2 distilled")), key=lambda r: r["w_error"])
     summary = dict(corpus=result["corpus"], points=rows, paper_fig8=PAPER_FIG8,
                    loss_increase_at_werror_le_0_6=[r["loss"] - ours[0]["loss"] for r in ours if r["w_error"] <= 0.6])

@@ -38,7 +38,7 @@ import numpy as np
 
 import bottleneck as bn
 from bottleneck import corpora, heads, lm
-from bottleneck._io import atomic_write_json, atomic_write_text
+from bottleneck._io import atomic_write_csv, atomic_write_json
 
 #: docs/paper.md §6, Fig. 6: held-out loss (nats/token, The Pile) and accuracy (%) per rank
 PAPER_FIG6 = {
@@ -198,9 +198,7 @@ def main(argv=None):
         print(f"r={r}: test loss svd {svd_test['loss']:.4f}, distilled {best_test['loss']:.4f} (lr {lr}); "
               f"accuracy {best_test['accuracy']:.4f}  ({time.perf_counter() - t0:.0f} s)")
     rows = [done[r] for r in cfg["ranks"]]
-    cols = list(rows[0])
-    atomic_write_text(out / "rank_heads.csv", ",".join(cols) + "\n" +
-                      "".join(",".join(repr(x[c]) for c in cols) + "\n" for x in rows))
+    atomic_write_csv(out / "rank_heads.csv", rows)
     result = dict(model="SmolLM2-135M-Instruct (GGUF, de-quantised), frozen", corpus=corpus, settings=cfg,
                   full_head_test_loss=full_test["loss"], full_head_test_accuracy=full_test["accuracy"],
                   rise_tolerance_nats=args.tolerance, rise_rank=rise_rank(rows, full_test["loss"], args.tolerance),
