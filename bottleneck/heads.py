@@ -22,6 +22,7 @@ as the paper does (it swept 1e-3 to 5e-2). Units: nats/token.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -342,7 +343,7 @@ def fit_head(
     lr: float = 1e-2,
     steps: int = 1000,
     batch_size: int = 256,
-    init: str = "normal",
+    init="normal",
     init_std: float = 1.0,
     init_weight=None,
     bias: bool = False,
@@ -378,7 +379,9 @@ def fit_head(
     rank : int
         ``1 <= r <= min(V, D)``.
     lr, steps, batch_size : training budget (peak learning rate, optimizer steps, rows per step).
-    init, init_std, init_weight : see :class:`LowRankHead` (``init_weight`` is its ``weight``).
+    init, init_std, init_weight : see :class:`LowRankHead` (``init_weight`` is its ``weight``);
+        ``init`` may also be a :class:`LowRankHead` of this rank to start from (copied, not
+        modified), e.g. one logit-SVD start shared by several learning rates.
     bias : bool
         Train a free bias too.
     vocab_size : int, optional
@@ -444,8 +447,14 @@ def fit_head(
         raise ValueError("every training row has weight 0")
 
     dev = resolve_device(device)
-    head = LowRankHead(dim, vocab, rank, bias=bias, init=init, init_std=init_std, weight=init_weight,
-                       features=X[train_index] if init == "logit_svd" else None, seed=seed, dtype=dtype).to(dev)
+    if isinstance(init, LowRankHead):
+        if (init.B.shape[1], init.A.shape[0], init.rank, init.bias is not None) != (dim, vocab, rank, bias):
+            raise ValueError(f"the start head has (D, V, r, bias) = {(init.B.shape[1], init.A.shape[0], init.rank, init.bias is not None)}; "
+                             f"this fit needs {(dim, vocab, rank, bias)}")
+        head = copy.deepcopy(init).to(device=dev, dtype=dtype)
+    else:
+        head = LowRankHead(dim, vocab, rank, bias=bias, init=init, init_std=init_std, weight=init_weight,
+                           features=X[train_index] if init == "logit_svd" else None, seed=seed, dtype=dtype).to(dev)
     opt = torch.optim.AdamW(head.parameters(), lr=lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=weight_decay)
     warmup_steps = max(1, int(round(warmup * steps)))
     # sample rows with probability proportional to w, so the mean batch loss is unbiased
@@ -561,13 +570,15 @@ def rank_curve(target: Target, ranks, *, features=None, lrs=(1e-2, 3e-2, 1e-1), 
     for r in tqdm(list(ranks), desc="trained heads", disable=not progress):
         r = int(min(r, X.shape[1], v))
         t0 = time.perf_counter()
-        sweep = lr_sweep(X, target, r, lrs=lrs, steps=steps, batch_size=batch, init=init, init_std=init_std,
+        start = None
+        if init == "logit_svd":  # one start for every lr, and itself a candidate
+            start = LowRankHead(X.shape[1], v, r, bias=target.bias, init=init, weight=init_weight, features=X,
+                                dtype=torch.float64)
+        sweep = lr_sweep(X, target, r, lrs=lrs, steps=steps, batch_size=batch, init=start or init, init_std=init_std,
                          init_weight=init_weight, bias=target.bias, held_out=0.0, seed=seed, progress=False,
                          **fit_kwargs)
         best_gap, best_lr = head_gap(sweep.best.head, X, target), sweep.best.lr
-        if init == "logit_svd":
-            start = LowRankHead(X.shape[1], v, r, bias=target.bias, init=init, weight=init_weight, features=X,
-                                dtype=torch.float64)
+        if start is not None:
             start_gap = head_gap(start, X, target)
             if start_gap < best_gap:
                 best_gap, best_lr = start_gap, 0.0

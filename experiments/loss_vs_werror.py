@@ -22,7 +22,6 @@ import json
 import sys
 from pathlib import Path
 
-
 from bottleneck._io import atomic_write_csv, atomic_write_json
 
 #: docs/paper.md §7, Fig. 8: rank, W-error of the trained Pythia-1B head, loss of the rank-r head

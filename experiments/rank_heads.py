@@ -185,7 +185,7 @@ def main(argv=None):
         start = heads.LowRankHead(W.shape[1], W.shape[0], r, init="logit_svd", weight=W, features=Xtr)
         candidates = [(0.0, start, heads.evaluate_head(start, Xva, yva)["loss"])]
         for lr in cfg["lrs"]:
-            fit = heads.fit_head(Xtr, teacher, r, init="logit_svd", init_weight=W, lr=lr, steps=cfg["steps"],
+            fit = heads.fit_head(Xtr, teacher, r, init=start, lr=lr, steps=cfg["steps"],
                                  batch_size=256, held_out=0.0, eval_data=(Xva, yva), progress=True)
             if not fit.diverged:
                 candidates.append((lr, fit.head, fit.eval_loss))

@@ -217,3 +217,19 @@ def test_factored_teacher_trains_like_its_dense_copy():
     kw = dict(steps=60, batch_size=32, lr=1e-2, init_std=0.3, progress=False, dtype=torch.float64)
     a, b = heads.fit_head(X, factored, 2, **kw), heads.fit_head(X, dense, 2, **kw)
     assert a.eval_loss == pytest.approx(b.eval_loss, rel=1e-9)
+
+
+def test_start_head_is_copied_and_equals_the_named_init():
+    rng = np.random.default_rng(15)
+    X = rng.standard_normal((60, 5))
+    W = rng.standard_normal((9, 5))
+    teacher = bn.Target.from_factors(X, W)
+    kw = dict(steps=40, batch_size=16, lr=1e-2, held_out=0.0, progress=False, dtype=torch.float64)
+    start = heads.LowRankHead(5, 9, 2, init="logit_svd", weight=W, features=X, dtype=torch.float64)
+    before = start.A.detach().clone()
+    from_head = heads.fit_head(X, teacher, 2, init=start, **kw)
+    named = heads.fit_head(X, teacher, 2, init="logit_svd", init_weight=W, **kw)
+    assert torch.equal(start.A, before)  # the start is not trained in place
+    assert from_head.eval_loss == pytest.approx(named.eval_loss, rel=1e-12)
+    with pytest.raises(ValueError, match="start head"):
+        heads.fit_head(X, teacher, 3, init=start, **kw)
