@@ -28,6 +28,7 @@ from ._io import atomic_write_json as _atomic_write_json
 from .target import DENSE_LIMIT, Target
 
 _FISHER_START_LIMIT = 2**22  # entries of P up to which the (dense) Fisher start is tried
+_FLOAT32_HVP_MIN = 2**18  # entries of P from which Newton's inner Hessian products run in float32
 
 __all__ = ["Solution", "solve", "sweep"]
 
@@ -266,7 +267,7 @@ def minimize_factors(obj, H0, W0, b0, *, tol: float, max_iter: int, check_every:
 
 
 def minimize_factors_newton(obj, H0, W0, b0, *, tol: float, max_iter: int, clock=None,
-                            max_seconds: float | None = None, max_cg: int = 100):
+                            max_seconds: float | None = None, max_cg: int = 100, hvp_dtype=None):
     """Trust-region Newton–CG (Steihaug–Toint) on the factors, exact Hessian products.
 
     In diagonally preconditioned variables (square root of the Gauss–Newton diagonal,
@@ -278,13 +279,19 @@ def minimize_factors_newton(obj, H0, W0, b0, *, tol: float, max_iter: int, clock
     is at least a tenth of the predicted one. Stops at Riemannian gradient norm ``<= tol``,
     ``max_iter`` Newton steps, ``max_seconds``, or a radius below rounding (stall).
 
+    One pass over the rows per accepted step computes value, gradient, preconditioner and
+    stopping test together and caches the softmax for the Hessian products
+    (:meth:`FactorObjective.second_order_state`); a rejected step reuses it. ``hvp_dtype``
+    (e.g. ``torch.float32`` with a float64 objective) is the precision of those products:
+    the gradient, the values and the acceptance test stay in the objective's dtype, so
+    only the inner solve is inexact (inexact Newton; the stopping test is unaffected).
+
     Same return value as :func:`minimize_factors`.
     """
     import torch
 
     t0, clock, H, W, b = _start(obj, H0, W0, b0, clock)
     history: list[tuple[float, float]] = []
-    relative_capable = hasattr(obj, "set_reference")
 
     def dot(xs, ys):
         return sum(float((x * y).sum()) for x, y in zip(xs, ys) if x is not None)
@@ -298,23 +305,21 @@ def minimize_factors_newton(obj, H0, W0, b0, *, tol: float, max_iter: int, clock
     n_params = H.numel() + W.numel() + (0 if b is None else b.numel())
     max_cg = min(max_cg, n_params + 5)  # CG is exact after n_params steps in exact arithmetic
     with torch.no_grad():
-        value, grad_norm = obj.stationarity(H, W, b)
+        state = obj.second_order_state(H, W, b, hvp_dtype)
+        value, grad_norm = state.value, state.grad_norm
         iterations, radius, tiny_steps = 0, None, 0
         while n_params > 0 and grad_norm > tol and iterations < max_iter:
             if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
                 break
-            _, gH, gW, gb = obj.value_and_grad(H, W, b)
-            DH, DW, Db = obj.diag_curvature(H, W, b)
-            S = tuple(None if D is None else torch.sqrt(D + 1e-3 * D.mean() + 1e-300) for D in (DH, DW, Db))
-            g = tuple(None if x is None else x / s for x, s in zip((gH, gW, gb), S))
+            S = tuple(None if D is None else torch.sqrt(D + 1e-3 * D.mean() + 1e-300) for D in state.diag)
+            g = tuple(None if x is None else x / s for x, s in zip(state.grad, S))
             gnorm = math.sqrt(dot(g, g))
             if radius is None:
                 radius = 0.1 * max(gnorm, 1e-12) ** 0.5
 
             def hess(v):
                 u = tuple(None if x is None else x / s for x, s in zip(v, S))
-                hH, hW, hb = obj.hvp(H, W, b, *u)
-                return tuple(None if x is None else x / s for x, s in zip((hH, hW, hb), S))
+                return tuple(None if x is None else x / s for x, s in zip(state.hvp(*u), S))
 
             # Steihaug-Toint CG on the model
             p = scale(0.0, g)
@@ -323,6 +328,7 @@ def minimize_factors_newton(obj, H0, W0, b0, *, tol: float, max_iter: int, clock
             rr = dot(r, r)
             eta = min(0.5, math.sqrt(gnorm)) * gnorm
             on_boundary = False
+            Hp = scale(0.0, g)  # H p, updated alongside p (saves a product per Newton step)
             for _ in range(max_cg):
                 if max_seconds is not None and time.perf_counter() - t0 > max_seconds and dot(p, p) > 0:
                     break  # out of time: take the partial (still descent) step
@@ -331,7 +337,7 @@ def minimize_factors_newton(obj, H0, W0, b0, *, tol: float, max_iter: int, clock
                 if dHd <= 0:  # negative curvature: go to the boundary
                     pd, dd, pp = dot(p, dvec), dot(dvec, dvec), dot(p, p)
                     tau = (-pd + math.sqrt(max(pd * pd + dd * (radius**2 - pp), 0.0))) / dd
-                    p = axpy(tau, dvec, p)
+                    p, Hp = axpy(tau, dvec, p), axpy(tau, Hd, Hp)
                     on_boundary = True
                     break
                 alpha = rr / dHd
@@ -339,27 +345,21 @@ def minimize_factors_newton(obj, H0, W0, b0, *, tol: float, max_iter: int, clock
                 if math.sqrt(dot(p_new, p_new)) >= radius:
                     pd, dd, pp = dot(p, dvec), dot(dvec, dvec), dot(p, p)
                     tau = (-pd + math.sqrt(max(pd * pd + dd * (radius**2 - pp), 0.0))) / dd
-                    p = axpy(tau, dvec, p)
+                    p, Hp = axpy(tau, dvec, p), axpy(tau, Hd, Hp)
                     on_boundary = True
                     break
-                p = p_new
+                p, Hp = p_new, axpy(alpha, Hd, Hp)
                 r = axpy(alpha, Hd, r)
                 rr_new = dot(r, r)
                 if math.sqrt(rr_new) <= eta:
                     break
                 dvec = axpy(rr_new / rr, dvec, scale(-1.0, r))
                 rr = rr_new
-            Hp = hess(p)
             predicted = -(dot(g, p) + 0.5 * dot(p, Hp))
             step = tuple(None if x is None else x / s for x, s in zip(p, S))
             Hn, Wn = H + step[0], W + step[1]
             bn_ = None if b is None else b + step[2]
-            if relative_capable:
-                obj.set_reference(H, W, b)
-                decrease = -float(obj.value_and_grad(Hn, Wn, bn_)[0])
-                obj.set_reference(None, None, None)
-            else:
-                decrease = value - float(obj.value_and_grad(Hn, Wn, bn_)[0])
+            decrease = state.decrease(*step)
             if not math.isfinite(decrease):  # overflow on a too-long step: reject it
                 decrease = -math.inf
             rho = decrease / predicted if predicted > 0 else -1.0
@@ -371,7 +371,8 @@ def minimize_factors_newton(obj, H0, W0, b0, *, tol: float, max_iter: int, clock
             iterations += 1
             if rho > 0.1 and decrease > 0:
                 H, W, b = Hn, Wn, bn_
-                value, grad_norm = obj.stationarity(H, W, b)
+                state = obj.second_order_state(H, W, b, hvp_dtype)
+                value, grad_norm = state.value, state.grad_norm
                 history.append((clock(), value))
                 tiny_steps = tiny_steps + 1 if decrease <= 1e-15 * abs(value) else 0
                 if tiny_steps >= 3:
@@ -403,6 +404,7 @@ def solve(
     method: str = "newton",
     n_starts: int = 2,
     fisher_logits=None,
+    hvp_dtype="auto",
 ) -> Solution:
     """Numerically minimise ``G(H W^T (+ 1 b^T))`` over rank-``d`` heads (theory.md §4).
 
@@ -444,6 +446,11 @@ def solve(
         A precomputed :func:`bottleneck.fisher_solution` for this ``d`` (and bias), used as
         the Fisher start of ``init="auto"`` instead of recomputing it (``bounds`` passes the
         one behind ``E_F``).
+    hvp_dtype : torch.dtype or "auto"
+        Precision of the Hessian-vector products inside Newton's conjugate gradients
+        (values, gradients, the acceptance test and the stopping test stay in ``dtype``).
+        ``"auto"``: float32 when ``N V >= 2^18`` (where the products are bandwidth-bound
+        and float32 halves their cost), else ``dtype``.
     chunk_size : int, optional
         Rows per chunk (memory ``O(chunk x V)``).
     check_every : int
@@ -540,6 +547,10 @@ def solve(
     scored = [(gap_of(H, W, b), name, H, W, b) for name, H, W, b in candidates]
     scored.sort(key=lambda c: c[0])
     obj = GapObjective(tgt, dev, dtype, chunk_size)
+    if isinstance(hvp_dtype, str):
+        if hvp_dtype != "auto":
+            raise ValueError(f"hvp_dtype must be 'auto' or a torch dtype; got {hvp_dtype!r}")
+        hvp_dtype = torch.float32 if n * v >= _FLOAT32_HVP_MIN else dtype
     best = None
     iterations, history = 0, []
     for start_gap, init_name, H0, W0, b0 in scored[:n_starts]:
@@ -549,7 +560,7 @@ def solve(
             if method == "newton":
                 H, W, b, grad_norm, its, hist = minimize_factors_newton(
                     obj, H0, W0, b0, tol=tol, max_iter=max_iter,
-                    clock=lambda: time.perf_counter() - t0, max_seconds=budget)
+                    clock=lambda: time.perf_counter() - t0, max_seconds=budget, hvp_dtype=hvp_dtype)
             else:
                 H, W, b, grad_norm, its, hist = minimize_factors(
                     obj, H0, W0, b0, tol=tol, max_iter=max_iter, check_every=check_every,
