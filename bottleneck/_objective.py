@@ -109,7 +109,7 @@ class FactorObjective:
             total = total + self.chunk_value_and_grad_z(sl, self._logits(H, W, b, sl))[0]
         return total
 
-    def second_order_state(self, H, W, b, hvp_dtype=None, cache_bytes: int = 2**30) -> "SecondOrderState":
+    def second_order_state(self, H, W, b, hvp_dtype=None, cache_bytes: int = 2**29) -> "SecondOrderState":
         """Everything one Newton iteration needs at ``(H, W, b)``, in a single pass over the rows.
 
         Value, gradient, Gauss–Newton diagonal (:meth:`diag_curvature`), Riemannian gradient

@@ -1,16 +1,18 @@
 """The numerical optimum ``G*(d)``: :func:`solve` and :func:`sweep` (docs/theory.md §4).
 
-``solve`` minimises ``G(H W^T (+ 1 b^T))`` over the factors with L-BFGS (strong Wolfe line
-search), float64 on CPU, float32 (or bf16 inputs with float32 accumulation) on CUDA. It
-starts from the best of several feasible points (truncated SVD of ``A_pi``, the Fisher
-solution, a smaller-``d`` solution), stops when the Riemannian gradient norm (first-order
-optimality on the rank-``d`` manifold, gauge-invariant) falls below ``tol``, and
-recomputes the gap in float64 at the final point with :meth:`Target.gap`. Because the
-final point is an explicit rank-``d`` head, the reported ``gap`` is a certified upper bound
-on ``G*(d)`` (whether or not the run converged); ``converged`` says whether it is also a
-first-order stationary point. The problem is non-convex in the factors: a converged run is a
-stationary point, not necessarily the global optimum (tests check it against brute force
-on tiny instances and against the certified lower bounds).
+``solve`` minimises ``G(H W^T (+ 1 b^T))`` over the factors, float64 on CPU, float32 on
+CUDA. The default method is trust-region Newton–CG (:func:`minimize_factors_newton`) with
+exact Hessian-vector products, one pass over the rows per accepted step; diagonally
+preconditioned L-BFGS (:func:`minimize_factors`) is ``method="lbfgs"``. It starts from the
+best of several feasible points (truncated SVD of ``A_pi``, the Fisher solution, a
+smaller-``d`` solution), stops when the Riemannian gradient norm (first-order optimality
+on the rank-``d`` manifold, gauge-invariant) falls below ``tol``, and recomputes the gap in
+float64 at the final point with :meth:`Target.gap`. Because the final point is an explicit
+rank-``d`` head, the reported ``gap`` is a certified upper bound on ``G*(d)`` (whether or
+not the run converged); ``converged`` says whether it is also a first-order stationary
+point. The problem is non-convex in the factors: a converged run is a stationary point, not
+necessarily the global optimum (tests check it against brute force on tiny instances and
+against the certified lower bounds). Speed against Adam: ``experiments/bench_solver.py``.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class Solution:
     grad_norm : float
         Riemannian gradient norm ``||P_T(dG/dZ)||_F`` at the final point.
     iterations : int
-        L-BFGS iterations.
+        Newton steps (accepted or not), or L-BFGS iterations.
     seconds : float
     device : str
     init : str
