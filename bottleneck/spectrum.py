@@ -426,13 +426,20 @@ def factored_spectrum(target: Target, *, fisher: bool = False) -> FactoredSVD:
     """Exact SVD of ``A_pi`` (or of ``D_pi^{1/2} A D_pbar^{1/2}`` with ``fisher``) of a
     factored target from its factors (no N x V matrix): see :func:`factored_svd`.
 
+    Computed once per target object and reused (a :class:`Target` is immutable).
     Same singular values as the dense computation (tested to 1e-8 relative); rank ``<= D``
     (``+0`` with a student bias: centring can only lower it), so ``T_d = 0`` for ``d >= D``.
     Proof of the tail's meaning: proofs/eckart_young_weighted.md.
     """
-    left, right = _factored_sides(target, fisher)
-    noise = float(np.linalg.norm(left) * np.linalg.norm(right, 2))
-    return factored_svd(left, right, shape=target.shape, noise_scale=noise)
+    key = ("factored_spectrum", bool(fisher))
+    if key not in target._memo:  # a Target is immutable; bounds, U_trunc and solve's start all need it
+        left, right = _factored_sides(target, fisher)
+        noise = float(np.linalg.norm(left) * np.linalg.norm(right, 2))
+        fs = factored_svd(left, right, shape=target.shape, noise_scale=noise)
+        for a in (fs.left_basis, fs.U, fs.values, fs.Vt, fs.right_basis):
+            a.setflags(write=False)  # shared by every caller from now on
+        target._memo[key] = fs
+    return target._memo[key]
 
 
 def centred_log_prob_spectrum(target: Target, k: int | None = None, *, method: str = "auto") -> TopSpectrum:

@@ -118,9 +118,10 @@ class Target:
         Whether the head has a free bias row ``1 b^T`` (then ``A`` becomes ``Ã``).
     """
 
-    __slots__ = ("_storage", "_weights", "_bias", "_full_support")
+    __slots__ = ("_storage", "_weights", "_bias", "_full_support", "_memo")
 
     def __init__(self, storage, weights: np.ndarray, bias: bool):
+        self._memo = {}  # derived quantities of this (immutable) target, e.g. its factored SVD
         self._storage = storage
         w = np.array(weights, dtype=np.float64)
         w.setflags(write=False)
