@@ -19,9 +19,11 @@ reached the accuracy Adam reached at all).
 
 Run: ``.venv/bin/python experiments/bench_solver.py [--quick] [--out results.json]``
 (rows are written atomically after each configuration; ``--out`` resumes). Full run:
-about 50 minutes on 2 CPU cores; ``--quick``: N = V = 512, d = 8 only, 20 s caps.
+about 45 minutes on 2 CPU cores; ``--quick``: N = V = 512, d = 8 only, 20 s caps;
+``--only N,V,d --cap S``: one configuration with longer caps (a lower bound ``cap / t_solve``
+below 10 can be settled by a cap above ``10 t_solve``).
 Results kept in ``experiments/results/``: ``bench_solver.json`` (this script, Newton
-default); ``bench_solver_lbfgs.json`` and ``bench_solver_newton_partial.log`` are earlier
+default), ``bench_solver_cap320.json`` (2,000 x 5,000, d = 64 again with 320 s caps); ``bench_solver_lbfgs.json`` and ``bench_solver_newton_partial.log`` are earlier
 runs (L-BFGS default; Newton before the one-pass state), warm baseline only.
 """
 
@@ -131,9 +133,16 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true")
     p.add_argument("--cap", type=float, default=None, help="Adam seconds per learning rate")
     p.add_argument("--out", default=None, help="JSON file of rows (written after each configuration; resumes)")
+    p.add_argument("--only", default=None, metavar="N,V,d", help="run this configuration only (e.g. with a longer --cap)")
     args = p.parse_args(argv)
     torch.set_num_threads(os.cpu_count() or 1)
     configs = [(512, 512, 8)] if args.quick else [(512, 512, 8), (512, 512, 64), (2000, 5000, 8), (2000, 5000, 64)]
+    if args.only:
+        try:
+            configs = [tuple(int(x) for x in args.only.split(","))]
+            assert len(configs[0]) == 3
+        except (ValueError, AssertionError):
+            p.error(f"--only wants N,V,d (three integers); got {args.only!r}")
     lrs = [1e-2, 3e-2]
     rows = []
     if args.out and os.path.exists(args.out):

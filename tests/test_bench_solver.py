@@ -57,3 +57,8 @@ def test_tiny_run_writes_rows_and_resumes(bench, tmp_path):
     assert r["solve_converged"] and r["G_ref"] <= r["solve_gap"]
     again = bench.main(["--quick", "--cap", "0.5", "--out", str(out)])  # resumes: nothing recomputed
     assert again == rows
+
+
+def test_only_rejects_a_malformed_configuration(bench):
+    with pytest.raises(SystemExit):
+        bench.main(["--only", "512,512"])
