@@ -30,6 +30,44 @@ def resolve_device(device: str) -> torch.device:
     return dev
 
 
+def _diag_chunk(Q, w, W, W2, H2_rows):
+    """One chunk's share of the Gauss–Newton diagonal (:meth:`FactorObjective.diag_curvature`):
+    ``(D_H rows, D_W term, D_b term)`` with ``w`` the chunk's weights as a column."""
+    Qv = w * Q * (1 - Q)
+    return w * (Q @ W2 - (Q @ W) ** 2), Qv.T @ H2_rows, Qv.sum(dim=0)
+
+
+def _hvp_chunk(Q, Gz, w, H_rows, W, dH_rows, dW, db):
+    """One chunk's share of the exact Hessian-vector product (:meth:`FactorObjective.hvp`):
+    ``(H_H rows, H_W term, H_b term)`` with ``w`` the chunk's weights as a column."""
+    dZ = torch.addmm(H_rows @ dW.T, dH_rows, W.T)
+    if db is not None:
+        dZ = dZ + db
+    QdZ = Q * dZ
+    M = w * (QdZ - Q * QdZ.sum(dim=1, keepdim=True))  # D_pi (Q o dZ - Q o (Q o dZ) 1 1^T)
+    return torch.addmm(Gz @ dW, M, W), M.T @ H_rows + Gz.T @ dH_rows, M.sum(dim=0)
+
+
+def _tangent_norm(QHtG, GQW, QW, gb) -> float:
+    """``||P_T(G)||_F`` from ``Q_H^T G`` and ``G Q_W`` (:meth:`FactorObjective.riemannian_grad_norm`),
+    with the bias gradient ``gb`` (None without a bias) in quadrature."""
+    sq = (QHtG**2).sum() + (GQW**2).sum() - ((QHtG @ QW) ** 2).sum()
+    if gb is not None:
+        sq = sq + (gb**2).sum()
+    return float(torch.sqrt(torch.clamp(sq, min=0.0)))
+
+
+def _log_partition_change(q0, delta, direct):
+    """``lse(z0_i + delta_i) - lse(z0_i)`` per row from ``q0 = softmax(z0)``: the form
+    ``log1p(sum_j q0_ij expm1(delta_ij))``, accurate to the size of the change, where
+    ``max delta_i <= 1``; ``direct(rows)`` (a boolean row mask) gives the other rows."""
+    out = torch.log1p((q0 * torch.expm1(torch.clamp(delta, max=1.0))).sum(dim=1))
+    big = delta.max(dim=1).values > 1.0
+    if bool(big.any()):
+        out[big] = direct(big)
+    return out
+
+
 class FactorObjective:
     """A smooth function ``f(Z)`` of ``Z = H W^T (+ 1 b^T)``, summed over row chunks.
 
@@ -143,21 +181,15 @@ class FactorObjective:
             gH[sl] = Gz @ W
             gW += Gz.T @ H[sl]
             gb += Gz.sum(dim=0)
-            w = self.w[sl, None]
-            QW_ = Q @ W
-            DH[sl] = w * (Q @ W2 - QW_ * QW_)
-            Qv = w * Q * (1 - Q)
-            DW += Qv.T @ H2[sl]
-            Db += Qv.sum(dim=0)
+            DH[sl], dW_, db_ = _diag_chunk(Q, self.w[sl, None], W, W2, H2[sl])
+            DW += dW_
+            Db += db_
             GQW[sl] = Gz @ QW
             QHtG += QH[sl].T @ Gz
             if cache is not None:
                 cache.append((sl, Q.to(hd), Gz.to(hd)))
-        sq = (QHtG**2).sum() + (GQW**2).sum() - ((QHtG @ QW) ** 2).sum()
-        if b is not None:
-            sq = sq + (gb**2).sum()
-        grad_norm = float(torch.sqrt(torch.clamp(sq, min=0.0)))
         has_b = b is not None
+        grad_norm = _tangent_norm(QHtG, GQW, QW, gb if has_b else None)
         row_data = None if any(x is None for x in row_data) else torch.cat(row_data)
         return SecondOrderState(self, H, W, b, float(total), (gH, gW, gb if has_b else None),
                                 (DH, DW, Db if has_b else None), grad_norm, cache, hd, row_data)
@@ -176,11 +208,9 @@ class FactorObjective:
         for s in range(0, n, self.chunk):
             sl = slice(s, min(n, s + self.chunk))
             Q = self.curvature_weights(sl, self._logits(H, W, b, sl))
-            w = self.w[sl, None]
-            DH[sl] = w * (Q @ W2 - (Q @ W) ** 2)
-            Qv = w * Q * (1 - Q)
-            DW += Qv.T @ (H[sl] * H[sl])
-            Db += Qv.sum(dim=0)
+            DH[sl], dW_, db_ = _diag_chunk(Q, self.w[sl, None], W, W2, H[sl] * H[sl])
+            DW += dW_
+            Db += db_
         return DH, DW, (Db if b is not None else None)
 
     def hvp(self, H, W, b, dH, dW, db):
@@ -202,15 +232,10 @@ class FactorObjective:
             Z = self._logits(H, W, b, sl)
             _, Gz = self.chunk_value_and_grad_z(sl, Z)
             Q = self.curvature_weights(sl, Z)
-            dZ = dH[sl] @ W.T + H[sl] @ dW.T
-            if db is not None:
-                dZ = dZ + db
-            QdZ = Q * dZ
-            M = self.w[sl, None] * (QdZ - Q * QdZ.sum(dim=1, keepdim=True))
-            oH[sl] = M @ W + Gz @ dW
-            oW += M.T @ H[sl] + Gz.T @ dH[sl]
+            oH[sl], oW_, ob_ = _hvp_chunk(Q, Gz, self.w[sl, None], H[sl], W, dH[sl], dW, db)
+            oW += oW_
             if ob is not None:
-                ob += M.sum(dim=0)
+                ob += ob_
         return oH, oW, ob
 
     def stationarity(self, H: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None) -> tuple[float, float]:
@@ -241,10 +266,7 @@ class FactorObjective:
             GQW[sl] = Gz @ QW
             QHtG += QH[sl].T @ Gz
             gb += Gz.sum(dim=0)
-        sq = (QHtG**2).sum() + (GQW**2).sum() - ((QHtG @ QW) ** 2).sum()
-        if b is not None:
-            sq = sq + (gb**2).sum()
-        return float(total), float(torch.sqrt(torch.clamp(sq, min=0.0)))
+        return float(total), _tangent_norm(QHtG, GQW, QW, gb if b is not None else None)
 
 
 class SecondOrderState:
@@ -273,16 +295,10 @@ class SecondOrderState:
         ob = torch.zeros(W.shape[0], dtype=hd, device=W.device) if self.b is not None else None
         w_all = self.obj.w.to(hd)
         for sl, Q, Gz in self.cache:
-            dZ = torch.addmm(H[sl] @ dW.T, dH[sl], W.T)
-            if db is not None:
-                dZ = dZ + db
-            QdZ = Q * dZ
-            # M = D_pi (Q o dZ - Q o (Q o dZ) 1 1^T)
-            M = (QdZ - Q * QdZ.sum(dim=1, keepdim=True)) * w_all[sl, None]
-            oH[sl] = torch.addmm(Gz @ dW, M, W)
-            oW += M.T @ H[sl] + Gz.T @ dH[sl]
+            oH[sl], oW_, ob_ = _hvp_chunk(Q, Gz, w_all[sl, None], H[sl], W, dH[sl], dW, db)
+            oW += oW_
             if ob is not None:
-                ob += M.sum(dim=0)
+                ob += ob_
         return oH.to(out_dtype), oW.to(out_dtype), None if ob is None else ob.to(out_dtype)
 
     def decrease(self, dH, dW, db) -> float:
@@ -346,11 +362,10 @@ class GapObjective(FactorObjective):
             delta = torch.addmm(H[sl] @ dW.T, dH[sl], Wn.T)
             if db is not None:
                 delta = delta + db
-            q0 = torch.exp(Z0 - lse0[sl, None].to(Z0.dtype))
-            big = delta.max(dim=1).values > 1.0
-            lse_diff = torch.log1p((q0 * torch.expm1(torch.clamp(delta, max=1.0))).sum(dim=1))
-            if bool(big.any()):
-                lse_diff[big] = torch.logsumexp(Z0[big] + delta[big], dim=1) - lse0[sl][big].to(Z0.dtype)
+            lse0_rows = lse0[sl].to(Z0.dtype)
+            lse_diff = _log_partition_change(
+                torch.exp(Z0 - lse0_rows[:, None]), delta,
+                lambda rows: torch.logsumexp(Z0[rows] + delta[rows], dim=1) - lse0_rows[rows])
             p = self.rows(sl)[0]
             total = total + (self.w[sl].double() * (lse_diff - (p * delta).sum(dim=1)).double()).sum()
         return -total
@@ -363,12 +378,11 @@ class GapObjective(FactorObjective):
             ce = -(p * logq).sum(dim=1)
             val = (w.double() * (ce.double() + self.neg_entropy[sl])).sum()
             return val, grad
-        delta = Z - self._logits(*self.reference, sl)
-        q0 = torch.softmax(Z - delta, dim=1)
-        small = delta.max(dim=1).values <= 1.0
-        lse_diff_small = torch.log1p((q0 * torch.expm1(torch.clamp(delta, max=1.0))).sum(dim=1))
-        lse_diff_direct = torch.logsumexp(Z, dim=1) - torch.logsumexp(Z - delta, dim=1)
-        lse_diff = torch.where(small, lse_diff_small, lse_diff_direct)
+        Z0 = self._logits(*self.reference, sl)
+        delta = Z - Z0
+        lse_diff = _log_partition_change(
+            torch.softmax(Z0, dim=1), delta,
+            lambda rows: torch.logsumexp(Z[rows], dim=1) - torch.logsumexp(Z0[rows], dim=1))
         val = (w.double() * (lse_diff - (p * delta).sum(dim=1)).double()).sum()
         return val, grad
 
