@@ -6,6 +6,8 @@ so a figure can always be checked against its table.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 #: (name in Sandwich.details, label, matplotlib style)
@@ -55,6 +57,17 @@ def plot_bounds_vs_rank(rows, title: str, path) -> None:
            ylabel="gap above the entropy floor (nats / token)", title=title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    save_figure(fig, path)
+
+
+def save_figure(fig, path, dpi: int = 120) -> None:
+    """Lay out, write and close a matplotlib figure; the file (format from its suffix, PNG
+    by default) is written atomically, like every other result, and its folder created."""
+    import matplotlib.pyplot as plt
+
+    from ._io import _atomic
+
+    path = Path(path)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    _atomic(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png"))
     plt.close(fig)

@@ -108,6 +108,8 @@ def plot(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from bottleneck.plots import save_figure
+
     panels = [k for k in ("smollm2", "pythia") if result.get(k)]
     fig, axes = plt.subplots(1, 2 if "smollm2" in panels else 1, figsize=(11, 4.2), squeeze=False)
     axes = axes[0]
@@ -125,10 +127,7 @@ def plot(result: dict, path: Path) -> None:
         rows = result["pythia"]
         axes[0].plot([r["revision"] for r in rows], [r["singular_entropy_squared"] for r in rows], "o-")
         axes[0].set(xlabel="revision", ylabel="head singular entropy KL(p||u), nats", title="Pythia head over training")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None):

@@ -57,6 +57,8 @@ def plot(rows, result, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from bottleneck.plots import save_figure
+
     fig, ax = plt.subplots(figsize=(8, 5))
     styles = {"SmolLM2 distilled (this run)": dict(color="k", marker="o", ls="-"),
               "SmolLM2 logit-SVD (this run)": dict(color="tab:blue", marker="s", ls="--"),
@@ -73,9 +75,7 @@ def plot(rows, result, path: Path) -> None:
            title=f"Loss vs W-error (SmolLM2 on {result['corpus']} text; paper on the Pile)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None):

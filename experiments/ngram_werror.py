@@ -53,6 +53,8 @@ def plot(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from bottleneck.plots import save_figure
+
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
     for order, r in result["orders"].items():
         a1.plot(r["ds"], r["werror"], "o-", label=f"{order}-gram ({r['n_contexts']} contexts)")
@@ -64,9 +66,7 @@ def plot(result: dict, path: Path) -> None:
            title="log-prob tail energy (what the bounds read)")
     a1.legend(fontsize=8)
     a2.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None):

@@ -109,6 +109,8 @@ def plot(rows, result, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from bottleneck.plots import save_figure
+
     r = np.array([x["rank"] for x in rows])
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
     ax = axes[0]
@@ -136,9 +138,7 @@ def plot(rows, result, path: Path) -> None:
     ax.legend(fontsize=7)
     for a in axes:
         a.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None):

@@ -105,6 +105,8 @@ def plot_lambada(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from bottleneck.plots import save_figure
+
     law = ScalingLaw(result["fit"]["params"])
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(result["models"])))
@@ -123,10 +125,7 @@ def plot_lambada(result: dict, path: Path) -> None:
     ax2.set(xscale="log", xlabel="tokens seen T", ylabel="LAMBADA accuracy", title="LAMBADA accuracy over training (from step 1000)")
     ax1.legend(fontsize=7)
     ax2.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def write_lambada(result: dict, out: Path) -> None:
