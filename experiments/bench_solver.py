@@ -21,7 +21,8 @@ Run: ``.venv/bin/python experiments/bench_solver.py [--quick] [--out results.jso
 (rows are written atomically after each configuration; ``--out`` resumes). Full run:
 about 45 minutes on 2 CPU cores; ``--quick``: N = V = 512, d = 8 only, 20 s caps;
 ``--only N,V,d --cap S``: one configuration with longer caps (a lower bound ``cap / t_solve``
-below 10 can be settled by a cap above ``10 t_solve``).
+below 10 can be settled by a cap above ``10 t_solve``); ``--baselines paper --lrs 3e-2``
+runs one baseline at chosen learning rates (to afford such caps).
 Results kept in ``experiments/results/``: ``bench_solver.json`` (this script, Newton
 default), ``bench_solver_cap320.json`` (2,000 x 5,000, d = 64 again with 320 s caps); ``bench_solver_lbfgs.json`` and ``bench_solver_newton_partial.log`` are earlier
 runs (L-BFGS default; Newton before the one-pass state), warm baseline only.
@@ -134,7 +135,17 @@ def main(argv=None):
     p.add_argument("--cap", type=float, default=None, help="Adam seconds per learning rate")
     p.add_argument("--out", default=None, help="JSON file of rows (written after each configuration; resumes)")
     p.add_argument("--only", default=None, metavar="N,V,d", help="run this configuration only (e.g. with a longer --cap)")
+    p.add_argument("--lrs", default="1e-2,3e-2", help="Adam learning rates, comma-separated (default 1e-2,3e-2)")
+    p.add_argument("--baselines", default="paper,warm", help="Adam baselines to run: paper, warm or both (default)")
     args = p.parse_args(argv)
+    try:
+        lrs = [float(x) for x in args.lrs.split(",")]
+        assert lrs and all(lr > 0 for lr in lrs)
+    except (ValueError, AssertionError):
+        p.error(f"--lrs wants positive numbers separated by commas; got {args.lrs!r}")
+    baselines = args.baselines.split(",")
+    if not baselines or any(b not in ("paper", "warm") for b in baselines):
+        p.error(f"--baselines wants paper, warm or paper,warm; got {args.baselines!r}")
     torch.set_num_threads(os.cpu_count() or 1)
     configs = [(512, 512, 8)] if args.quick else [(512, 512, 8), (512, 512, 64), (2000, 5000, 8), (2000, 5000, 64)]
     if args.only:
@@ -143,7 +154,6 @@ def main(argv=None):
             assert len(configs[0]) == 3
         except (ValueError, AssertionError):
             p.error(f"--only wants N,V,d (three integers); got {args.only!r}")
-    lrs = [1e-2, 3e-2]
     rows = []
     if args.out and os.path.exists(args.out):
         with open(args.out) as fh:
@@ -158,23 +168,26 @@ def main(argv=None):
         t = time.perf_counter()
         H0, W0, _ = _svd_init(target, d)
         svd_seconds = time.perf_counter() - t
-        warm = {lr: run_adam(target, H0, W0, lr, cap, offset_s=svd_seconds) for lr in lrs}
-        Hp, Wp = paper_init(target, d)
-        paper = {lr: run_adam(target, Hp, Wp, lr, cap) for lr in lrs}
-        g_ref = min([sol.gap] + [best_of(h) for h in list(warm.values()) + list(paper.values())])
+        runs = {}
+        if "warm" in baselines:
+            runs["warm"] = {lr: run_adam(target, H0, W0, lr, cap, offset_s=svd_seconds) for lr in lrs}
+        if "paper" in baselines:
+            Hp, Wp = paper_init(target, d)
+            runs["paper"] = {lr: run_adam(target, Hp, Wp, lr, cap) for lr in lrs}
+        g_ref = min([sol.gap] + [best_of(h) for hists in runs.values() for h in hists.values()])
         row = dict(N=n, V=v, d=d, G_ref=g_ref, accuracy=ACCURACY, adam_cap_seconds=cap, learning_rates=lrs,
                    solve_gap=sol.gap, solve_converged=sol.converged, solve_grad_norm=sol.grad_norm,
                    solve_iterations=sol.iterations, solve_seconds=sol.seconds,
                    solve_seconds_to_goal=time_to(sol.history, g_ref + ACCURACY),
                    svd_start_seconds=svd_seconds,
-                   warm=compare(sol.history, warm, g_ref, cap), paper=compare(sol.history, paper, g_ref, cap))
+                   **{name: compare(sol.history, hists, g_ref, cap) for name, hists in runs.items()})
         rows.append(row)
         if args.out:  # after every configuration, atomically: an interrupted run keeps its rows
             atomic_write_json(args.out, rows)
         ts = row["solve_seconds_to_goal"]
         print(f"N={n} V={v} d={d}: G_ref={g_ref:.8f} solve {'n/a' if ts is None else f'{ts:.2f} s'} "
               f"({'converged' if sol.converged else 'NOT converged'}); "
-              f"{describe('paper Adam', row['paper'], cap)}; {describe('warm Adam', row['warm'], cap)}", flush=True)
+              + "; ".join(describe(f"{name} Adam", row[name], cap) for name in runs), flush=True)
     return rows
 
 

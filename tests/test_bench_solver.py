@@ -62,3 +62,16 @@ def test_tiny_run_writes_rows_and_resumes(bench, tmp_path):
 def test_only_rejects_a_malformed_configuration(bench):
     with pytest.raises(SystemExit):
         bench.main(["--only", "512,512"])
+
+
+def test_one_baseline_at_chosen_learning_rates(bench):
+    rows = bench.main(["--quick", "--cap", "0.5", "--baselines", "paper", "--lrs", "3e-2"])
+    r = rows[0]
+    assert "paper" in r and "warm" not in r
+    assert r["learning_rates"] == [3e-2] and list(r["paper"]["adam_best_gap"]) == ["0.03"]
+
+
+@pytest.mark.parametrize("flag, value", [("--lrs", "0.01,x"), ("--lrs", "-1"), ("--baselines", "paper,cold")])
+def test_bad_learning_rates_or_baselines_are_rejected(bench, flag, value):
+    with pytest.raises(SystemExit):
+        bench.main([flag, value])
