@@ -37,15 +37,33 @@ def _diag_chunk(Q, w, W, W2, H2_rows):
     return w * (Q @ W2 - (Q @ W) ** 2), Qv.T @ H2_rows, Qv.sum(dim=0)
 
 
-def _hvp_chunk(Q, Gz, w, H_rows, W, dH_rows, dW, db):
+def _weighted_curvature(Q, w, dtype=None):
+    """``(D_pi Q, 1 / pi)`` in ``dtype`` (default ``Q``'s) for :func:`_hvp_chunk`.
+
+    ``1 / pi`` is set to 0 where it overflows ``dtype`` (weights below ~1e-38 in float32):
+    those rows then contribute ``pi_i Q_i o dZ_i`` instead of ``pi_i (Q_i o dZ_i - ...)``,
+    an error below the smallest normal number of ``dtype``."""
+    dtype = dtype or Q.dtype
+    w = w.to(dtype)
+    w_inv = 1.0 / w
+    return (w * Q.to(dtype)), torch.where(torch.isfinite(w_inv), w_inv, 0.0)
+
+
+def _hvp_chunk(Qw, w_inv, Gz, H_rows, W, dH_rows, dW, db):
     """One chunk's share of the exact Hessian-vector product (:meth:`FactorObjective.hvp`):
-    ``(H_H rows, H_W term, H_b term)`` with ``w`` the chunk's weights as a column."""
-    dZ = torch.addmm(H_rows @ dW.T, dH_rows, W.T)
+    ``(H_H rows, H_W term, H_b term)`` from ``Qw = D_pi Q`` and ``w_inv = 1 / pi`` as a column
+    (:func:`_weighted_curvature`).
+
+    ``M = D_pi (Q o dZ) - (D_pi Q) o (Q o dZ) 1 1^T = Qw o (dZ - s 1^T)`` with the row sums
+    ``s = (Q o dZ) 1``; written so that the ``chunk x V`` arrays are passed over as few times
+    as possible (one product forms ``dZ``, ``M`` overwrites it), which is what bounds the
+    cost of a product on CPU."""
+    dZ = torch.cat([dH_rows, H_rows], dim=1) @ torch.cat([W, dW], dim=1).T  # dH W^T + H dW^T
     if db is not None:
-        dZ = dZ + db
-    QdZ = Q * dZ
-    M = w * (QdZ - Q * QdZ.sum(dim=1, keepdim=True))  # D_pi (Q o dZ - Q o (Q o dZ) 1 1^T)
-    return torch.addmm(Gz @ dW, M, W), M.T @ H_rows + Gz.T @ dH_rows, M.sum(dim=0)
+        dZ += db
+    s = torch.linalg.vecdot(Qw, dZ, dim=1).unsqueeze(1) * w_inv  # (Q o dZ) 1
+    M = dZ.sub_(s).mul_(Qw)
+    return torch.addmm(Gz @ dW, M, W), torch.addmm(Gz.T @ dH_rows, M.T, H_rows), M.sum(dim=0)
 
 
 def _tangent_norm(QHtG, GQW, QW, gb) -> float:
@@ -152,7 +170,7 @@ class FactorObjective:
 
         Value, gradient, Gauss–Newton diagonal (:meth:`diag_curvature`), Riemannian gradient
         norm (:meth:`riemannian_grad_norm`), and, when ``2 N V`` entries of ``hvp_dtype`` fit
-        in ``cache_bytes``, the per-chunk curvature weights ``Q`` and ``df/dZ`` so that
+        in ``cache_bytes``, the per-chunk weighted curvature ``D_pi Q`` and ``df/dZ`` so that
         :meth:`SecondOrderState.hvp` needs no softmax (about a third of the cost of
         :meth:`hvp`). ``hvp_dtype`` (default: the objective's dtype) is the precision of the
         cached Hessian products; float32 suffices for the inner conjugate gradients of an
@@ -187,7 +205,7 @@ class FactorObjective:
             GQW[sl] = Gz @ QW
             QHtG += QH[sl].T @ Gz
             if cache is not None:
-                cache.append((sl, Q.to(hd), Gz.to(hd)))
+                cache.append((sl, *_weighted_curvature(Q, self.w[sl, None], hd), Gz.to(hd)))
         has_b = b is not None
         grad_norm = _tangent_norm(QHtG, GQW, QW, gb if has_b else None)
         row_data = None if any(x is None for x in row_data) else torch.cat(row_data)
@@ -231,8 +249,8 @@ class FactorObjective:
             sl = slice(s, min(n, s + self.chunk))
             Z = self._logits(H, W, b, sl)
             _, Gz = self.chunk_value_and_grad_z(sl, Z)
-            Q = self.curvature_weights(sl, Z)
-            oH[sl], oW_, ob_ = _hvp_chunk(Q, Gz, self.w[sl, None], H[sl], W, dH[sl], dW, db)
+            Qw, w_inv = _weighted_curvature(self.curvature_weights(sl, Z), self.w[sl, None])
+            oH[sl], oW_, ob_ = _hvp_chunk(Qw, w_inv, Gz, H[sl], W, dH[sl], dW, db)
             oW += oW_
             if ob is not None:
                 ob += ob_
@@ -293,9 +311,8 @@ class SecondOrderState:
         oH = torch.empty_like(H)
         oW = torch.zeros_like(W)
         ob = torch.zeros(W.shape[0], dtype=hd, device=W.device) if self.b is not None else None
-        w_all = self.obj.w.to(hd)
-        for sl, Q, Gz in self.cache:
-            oH[sl], oW_, ob_ = _hvp_chunk(Q, Gz, w_all[sl, None], H[sl], W, dH[sl], dW, db)
+        for sl, Qw, w_inv, Gz in self.cache:
+            oH[sl], oW_, ob_ = _hvp_chunk(Qw, w_inv, Gz, H[sl], W, dH[sl], dW, db)
             oW += oW_
             if ob is not None:
                 ob += ob_

@@ -321,6 +321,25 @@ def test_second_order_state_matches_separate_passes(bias, zeros, cls):
             np.testing.assert_allclose(lo.numpy(), e.numpy(), rtol=0, atol=1e-5 * scale)
 
 
+def test_float32_products_with_weights_below_float32_range():
+    """A context weight of 1e-45 (valid: weights need only be > 0) is below float32's range;
+    the cached float32 products stay finite and match the float64 ones (the row's share is
+    below float32 resolution either way)."""
+    rng = np.random.default_rng(8)
+    wts = np.full(9, 1.0)
+    wts[3] = 1e-45 * 8.0
+    t = bn.Target.from_logits(rng.standard_normal((9, 6)) * 2, weights=wts / wts.sum())
+    H, W = torch.tensor(rng.standard_normal((9, 3))), torch.tensor(rng.standard_normal((6, 3)))
+    dH, dW = torch.tensor(rng.standard_normal(H.shape)), torch.tensor(rng.standard_normal(W.shape))
+    obj = GapObjective(t, torch.device("cpu"), torch.float64, chunk_size=4)
+    with torch.no_grad():
+        exact = obj.hvp(H, W, None, dH, dW, None)
+        low = obj.second_order_state(H, W, None, hvp_dtype=torch.float32).hvp(dH, dW, None)
+    for e, lo in zip(exact[:2], low[:2]):
+        assert torch.isfinite(lo).all()
+        np.testing.assert_allclose(lo.numpy(), e.numpy(), rtol=0, atol=1e-5 * float(e.abs().max()))
+
+
 @pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("zeros", [False, True])
 def test_state_decrease_is_accurate_for_tiny_and_large_steps(bias, zeros):
