@@ -283,6 +283,17 @@ def estimate_e1(fisher_tail_energy):
 
 
 # ---------------------------------------------------------------------------- explicit heads
+#: Floors ``log max(P, floor)`` tried for targets with zeros, relative to the smallest
+#: positive probability (U_trunc and the solver's truncated-SVD start use the best).
+DEFAULT_FLOOR_FACTORS = (1.0, 1e-2, 1e-4)
+
+
+def default_floors(target: Target) -> list[float]:
+    """The floors of :data:`DEFAULT_FLOOR_FACTORS` for ``target`` (which has zeros)."""
+    positive = np.asarray(target.probs)[np.asarray(target.probs) > 0]
+    return [float(positive.min()) * f for f in DEFAULT_FLOOR_FACTORS]
+
+
 def _reference_logits(target: Target, floor: float | None) -> np.ndarray:
     """``log P`` (full support) or ``log max(P, floor)``: finite logits close to the target."""
     if floor is None:
@@ -568,7 +579,7 @@ def bounds(target: Target, d: int, *, method: str = "auto", floors=None, solve: 
     else:
         positive = target.probs[target.probs > 0]
         if floors is None:
-            floors = [float(positive.min()) * f for f in (1.0, 1e-2, 1e-4)]
+            floors = default_floors(target)
         best_trunc, best_ref = (np.inf, ""), (np.inf, "")
         for fl in floors:
             if not (fl > 0 and np.isfinite(fl)):

@@ -101,16 +101,17 @@ class Solution:
 # ---------------------------------------------------------------------------- initialisations
 def _svd_init(target: Target, d: int):
     """Balanced truncated-SVD factors (same gauge for every storage, so dense and factored
-    copies of a target follow the same optimisation path)."""
-    from .bounds import factored_truncated_head, truncated_svd_head  # late: bounds imports nothing from here
+    copies of a target follow the same optimisation path). For targets with zeros, the
+    floor of ``log max(P, floor)`` with the lowest gap among :func:`bounds.default_floors`,
+    so the start is the head behind ``bounds(...).U_trunc`` and ``solve <= U_trunc``."""
+    from .bounds import default_floors, factored_truncated_head, truncated_svd_head  # late: bounds imports nothing from here
 
     if target.storage == "factored":
         H, W, b, _ = factored_truncated_head(target, d)
     else:
-        floor = None
-        if not target.has_full_support:
-            floor = float(np.asarray(target.probs)[np.asarray(target.probs) > 0].min()) * 1e-2
-        H, W, b = truncated_svd_head(target, d, floor=floor, return_factors=True)
+        floors = [None] if target.has_full_support else default_floors(target)
+        heads = [truncated_svd_head(target, d, floor=fl, return_factors=True) for fl in floors]
+        H, W, b = min(heads, key=lambda f: target.gap_factors(*f)) if len(heads) > 1 else heads[0]
     Hp, Wp = np.zeros((H.shape[0], d)), np.zeros((W.shape[0], d))
     Hp[:, : H.shape[1]], Wp[:, : W.shape[1]] = H, W
     if target.bias and b is None:
@@ -316,6 +317,10 @@ def minimize_factors_newton(obj, H0, W0, b0, *, tol: float, max_iter: int, clock
             S = tuple(None if D is None else torch.sqrt(D + 1e-3 * D.mean() + 1e-300) for D in state.diag)
             g = tuple(None if x is None else x / s for x, s in zip(state.grad, S))
             gnorm = math.sqrt(dot(g, g))
+            if gnorm == 0.0:
+                # a critical point of the factored problem that is not one of the rank-d
+                # problem (e.g. H = W = 0): CG has no direction; ends "not converged"
+                break
             if radius is None:
                 radius = 0.1 * max(gnorm, 1e-12) ** 0.5
 
