@@ -577,7 +577,6 @@ def bounds(target: Target, d: int, *, method: str = "auto", floors=None, solve: 
         details["E_1"] = BoundValue("E_1", e1, "estimate", "closed-form spectral estimate (not a bound)", _PROOF["E"])
         estimates["E_1"] = e1
     else:
-        positive = target.probs[target.probs > 0]
         if floors is None:
             floors = default_floors(target)
         best_trunc, best_ref = (np.inf, ""), (np.inf, "")
