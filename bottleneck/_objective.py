@@ -79,7 +79,7 @@ def _log_partition_change(q0, delta, direct):
     """``lse(z0_i + delta_i) - lse(z0_i)`` per row from ``q0 = softmax(z0)``: the form
     ``log1p(sum_j q0_ij expm1(delta_ij))``, accurate to the size of the change, where
     ``max delta_i <= 1``; ``direct(rows)`` (a boolean row mask) gives the other rows."""
-    out = torch.log1p((q0 * torch.expm1(torch.clamp(delta, max=1.0))).sum(dim=1))
+    out = torch.log1p(torch.linalg.vecdot(q0, torch.expm1(torch.clamp(delta, max=1.0)), dim=1))
     big = delta.max(dim=1).values > 1.0
     if bool(big.any()):
         out[big] = direct(big)
@@ -376,15 +376,15 @@ class GapObjective(FactorObjective):
         for s in range(0, n, self.chunk):
             sl = slice(s, min(n, s + self.chunk))
             Z0 = self._logits(H, W, b, sl)
-            delta = torch.addmm(H[sl] @ dW.T, dH[sl], Wn.T)
+            delta = torch.cat([dH[sl], H[sl]], dim=1) @ torch.cat([Wn, dW], dim=1).T  # dH (W + dW)^T + H dW^T
             if db is not None:
-                delta = delta + db
+                delta += db
             lse0_rows = lse0[sl].to(Z0.dtype)
             lse_diff = _log_partition_change(
                 torch.exp(Z0 - lse0_rows[:, None]), delta,
                 lambda rows: torch.logsumexp(Z0[rows] + delta[rows], dim=1) - lse0_rows[rows])
             p = self.rows(sl)[0]
-            total = total + (self.w[sl].double() * (lse_diff - (p * delta).sum(dim=1)).double()).sum()
+            total = total + (self.w[sl].double() * (lse_diff - torch.linalg.vecdot(p, delta, dim=1)).double()).sum()
         return -total
 
     def chunk_value_and_grad_z(self, sl, Z):
