@@ -160,7 +160,11 @@ def truncated_svd(M, k: int, *, method: str = "auto", seed: int = 0):
         U, s, Vt = scipy.linalg.svd(M, full_matrices=False, lapack_driver="gesdd")
         return U[:, :k], s[:k], Vt[:k]
     if how == "lanczos":
-        U, s, Vt = scipy.sparse.linalg.svds(M, k=k, tol=0, solver="arpack", random_state=seed)
+        try:
+            U, s, Vt = scipy.sparse.linalg.svds(M, k=k, tol=0, solver="arpack", random_state=seed)
+        except scipy.sparse.linalg.ArpackError:
+            # e.g. "starting vector is zero": M = 0, or a Krylov space exhausted below rank k
+            return truncated_svd(M, k, method="exact")
         order = np.argsort(s)[::-1]
         return U[:, order], s[order], Vt[order]
     Q = _randomized_range(M, k, seed)

@@ -49,6 +49,15 @@ def test_methods_agree_with_exact(method, spectrum):
     assert other.tail(30) == pytest.approx(exact.tail(30), rel=rtol)
 
 
+def test_lanczos_falls_back_to_exact_where_arpack_fails():
+    """ARPACK stops with "starting vector is zero" on M = 0 (a uniform target's centred
+    log-probabilities; hypothesis found it through the solver's Lanczos start at d = 0)."""
+    U, s, Vt = sp.truncated_svd(np.zeros((8, 9)), 1, method="lanczos")
+    assert U.shape == (8, 1) and Vt.shape == (1, 9) and s.tolist() == [0.0]
+    t = bn.Target.from_probs(np.full((4, 4), 0.25))
+    assert bn.solve(t, 0).gap == pytest.approx(0.0, abs=1e-15)
+
+
 def test_tail_is_exactly_zero_at_rank():
     t, _ = bn.targets.synthetic(30, 40, "power", rank=5, seed=0)
     A = bn.spectrum.centred_log_prob_matrix(t)
