@@ -34,7 +34,7 @@ def _diag_chunk(Q, w, W, W2, H2_rows):
     """One chunk's share of the Gauss–Newton diagonal (:meth:`FactorObjective.diag_curvature`):
     ``(D_H rows, D_W term, D_b term)`` with ``w`` the chunk's weights as a column."""
     Qv = w * Q * (1 - Q)
-    return w * (Q @ W2 - (Q @ W) ** 2), Qv.T @ H2_rows, Qv.sum(dim=0)
+    return w * (Q @ W2 - (Q @ W) ** 2), (H2_rows.T @ Qv).T, Qv.sum(dim=0)
 
 
 def _weighted_curvature(Q, w, dtype=None):
@@ -63,7 +63,9 @@ def _hvp_chunk(Qw, w_inv, Gz, H_rows, W, dH_rows, dW, db):
         dZ += db
     s = torch.linalg.vecdot(Qw, dZ, dim=1).unsqueeze(1) * w_inv  # (Q o dZ) 1
     M = dZ.sub_(s).mul_(Qw)
-    return torch.addmm(Gz @ dW, M, W), torch.addmm(Gz.T @ dH_rows, M.T, H_rows), M.sum(dim=0)
+    # (H^T M)^T rather than M^T H: the same numbers, several times faster on CPU (BLAS
+    # is given the long dimension as the contiguous one)
+    return torch.addmm(Gz @ dW, M, W), torch.addmm(dH_rows.T @ Gz, H_rows.T, M).T, M.sum(dim=0)
 
 
 def _tangent_norm(QHtG, GQW, QW, gb) -> float:
@@ -142,7 +144,7 @@ class FactorObjective:
             val, Gz = self.chunk_value_and_grad_z(sl, self._logits(H, W, b, sl))
             total = total + val
             gH[sl] = Gz @ W
-            gW += Gz.T @ H[sl]
+            gW += (H[sl].T @ Gz).T
             if gb is not None:
                 gb += Gz.sum(dim=0)
         return total, gH, gW, gb
@@ -197,7 +199,7 @@ class FactorObjective:
             row_data.append(extra)
             total = total + val
             gH[sl] = Gz @ W
-            gW += Gz.T @ H[sl]
+            gW += (H[sl].T @ Gz).T
             gb += Gz.sum(dim=0)
             DH[sl], dW_, db_ = _diag_chunk(Q, self.w[sl, None], W, W2, H2[sl])
             DW += dW_
@@ -308,6 +310,9 @@ class SecondOrderState:
         H, W = self._Hh, self._Wh
         dH, dW = dH.to(hd), dW.to(hd)
         db = None if db is None else db.to(hd)
+        if len(self.cache) == 1:  # one chunk (small targets): no accumulation buffers
+            oH, oW, ob = _hvp_chunk(self.cache[0][1], self.cache[0][2], self.cache[0][3], H, W, dH, dW, db)
+            return oH.to(out_dtype), oW.to(out_dtype), None if ob is None or self.b is None else ob.to(out_dtype)
         oH = torch.empty_like(H)
         oW = torch.zeros_like(W)
         ob = torch.zeros(W.shape[0], dtype=hd, device=W.device) if self.b is not None else None

@@ -292,11 +292,13 @@ def _state_case(bias, zeros, seed=5):
 @pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("zeros", [False, True])
 @pytest.mark.parametrize("cls", [GapObjective, FisherObjective])
-def test_second_order_state_matches_separate_passes(bias, zeros, cls):
+@pytest.mark.parametrize("chunk_size", [4, None])
+def test_second_order_state_matches_separate_passes(bias, zeros, cls, chunk_size):
     """The one-pass state (value, gradient, Gauss–Newton diagonal, Riemannian norm, cached
-    Hessian products) equals the separate per-quantity passes it replaces, with chunking."""
+    Hessian products) equals the separate per-quantity passes it replaces, with chunking
+    (three chunks) and without (one chunk: the products' short path)."""
     rng, t, H, W, b = _state_case(bias, zeros)
-    obj = cls(t, torch.device("cpu"), torch.float64, chunk_size=4)
+    obj = cls(t, torch.device("cpu"), torch.float64, chunk_size=chunk_size)
     with torch.no_grad():
         st_ = obj.second_order_state(H, W, b)
         val, gH, gW, gb = obj.value_and_grad(H, W, b)
