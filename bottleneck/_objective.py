@@ -173,10 +173,10 @@ class FactorObjective:
         Value, gradient, Gauss–Newton diagonal (:meth:`diag_curvature`), Riemannian gradient
         norm (:meth:`riemannian_grad_norm`), and, when ``2 N V`` entries of ``hvp_dtype`` fit
         in ``cache_bytes``, the per-chunk weighted curvature ``D_pi Q`` and ``df/dZ`` so that
-        :meth:`SecondOrderState.hvp` needs no softmax (about a third of the cost of
-        :meth:`hvp`). ``hvp_dtype`` (default: the objective's dtype) is the precision of the
-        cached Hessian products; float32 suffices for the inner conjugate gradients of an
-        inexact Newton method, whose outer gradient stays in the objective's dtype.
+        :meth:`SecondOrderState.hvp` needs no softmax. ``hvp_dtype`` (default: the
+        objective's dtype) is the precision of the cached Hessian products; float32 suffices
+        for the inner conjugate gradients of an inexact Newton method, whose outer gradient
+        stays in the objective's dtype.
         """
         n, v = H.shape[0], W.shape[0]
         hd = hvp_dtype or self.dtype

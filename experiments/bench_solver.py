@@ -23,9 +23,14 @@ about 45 minutes on 2 CPU cores; ``--quick``: N = V = 512, d = 8 only, 20 s caps
 ``--only N,V,d --cap S``: one configuration with longer caps (a lower bound ``cap / t_solve``
 below 10 can be settled by a cap above ``10 t_solve``); ``--baselines paper --lrs 3e-2``
 runs one baseline at chosen learning rates (to afford such caps).
-Results kept in ``experiments/results/``: ``bench_solver.json`` (this script, Newton
-default), ``bench_solver_cap320.json`` (2,000 x 5,000, d = 64 again with 320 s caps); ``bench_solver_lbfgs.json`` and ``bench_solver_newton_partial.log`` are earlier
-runs (L-BFGS default; Newton before the one-pass state), warm baseline only.
+Torch is warmed up before anything is timed (:func:`warm_up`).
+Results kept in ``experiments/results/`` (``.log`` = the printed lines):
+``bench_solver.json`` (this script as it stands), ``bench_solver_paper_long.json``
+(``--only 512,512,64 --cap 720 --baselines paper --lrs 3e-2``: the paper's Adam at its
+better learning rate with a cap above 10 ``t_solve``). Earlier solvers, kept for the
+record: ``bench_solver_cap320.json`` (2,000 x 5,000, d = 64, 320 s caps, before the faster
+Hessian products), ``bench_solver_lbfgs.json`` and ``bench_solver_newton_partial.log``
+(L-BFGS default; Newton before the one-pass state; warm baseline only).
 """
 
 from __future__ import annotations
