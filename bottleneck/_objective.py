@@ -310,9 +310,6 @@ class SecondOrderState:
         H, W = self._Hh, self._Wh
         dH, dW = dH.to(hd), dW.to(hd)
         db = None if db is None else db.to(hd)
-        if len(self.cache) == 1:  # one chunk (small targets): no accumulation buffers
-            oH, oW, ob = _hvp_chunk(self.cache[0][1], self.cache[0][2], self.cache[0][3], H, W, dH, dW, db)
-            return oH.to(out_dtype), oW.to(out_dtype), None if ob is None or self.b is None else ob.to(out_dtype)
         oH = torch.empty_like(H)
         oW = torch.zeros_like(W)
         ob = torch.zeros(W.shape[0], dtype=hd, device=W.device) if self.b is not None else None

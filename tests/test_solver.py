@@ -296,7 +296,7 @@ def _state_case(bias, zeros, seed=5):
 def test_second_order_state_matches_separate_passes(bias, zeros, cls, chunk_size):
     """The one-pass state (value, gradient, Gauss–Newton diagonal, Riemannian norm, cached
     Hessian products) equals the separate per-quantity passes it replaces, with chunking
-    (three chunks) and without (one chunk: the products' short path)."""
+    (three chunks) and without (one chunk)."""
     rng, t, H, W, b = _state_case(bias, zeros)
     obj = cls(t, torch.device("cpu"), torch.float64, chunk_size=chunk_size)
     with torch.no_grad():
