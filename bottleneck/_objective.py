@@ -30,11 +30,16 @@ def resolve_device(device: str) -> torch.device:
     return dev
 
 
-def _diag_chunk(Q, w, W, W2, H2_rows):
+def _diag_chunk(Q, w, W2W, H2_rows):
     """One chunk's share of the Gauss–Newton diagonal (:meth:`FactorObjective.diag_curvature`):
-    ``(D_H rows, D_W term, D_b term)`` with ``w`` the chunk's weights as a column."""
-    Qv = w * Q * (1 - Q)
-    return w * (Q @ W2 - (Q @ W) ** 2), (H2_rows.T @ Qv).T, Qv.sum(dim=0)
+    ``(D_H rows, D_W term, D_b term)`` with ``w`` the chunk's weights as a column and
+    ``W2W = [W o W, W]`` (one product with ``Q`` gives both moments)."""
+    d = W2W.shape[1] // 2
+    moments = Q @ W2W
+    Qv = torch.addcmul(Q, Q, Q, value=-1.0).mul_(w)  # pi_i q_ij (1 - q_ij)
+    # [H o H, 1]^T Qv: the D_W term and, as its last row, the column sums (D_b)
+    HQ = torch.cat([H2_rows, H2_rows.new_ones((H2_rows.shape[0], 1))], dim=1).T @ Qv
+    return w * (moments[:, :d] - moments[:, d:] ** 2), HQ[:d].T, HQ[d]
 
 
 def _weighted_curvature(Q, w, dtype=None):
@@ -81,8 +86,9 @@ def _log_partition_change(q0, delta, direct):
     """``lse(z0_i + delta_i) - lse(z0_i)`` per row from ``q0 = softmax(z0)``: the form
     ``log1p(sum_j q0_ij expm1(delta_ij))``, accurate to the size of the change, where
     ``max delta_i <= 1``; ``direct(rows)`` (a boolean row mask) gives the other rows."""
-    out = torch.log1p(torch.linalg.vecdot(q0, torch.expm1(torch.clamp(delta, max=1.0)), dim=1))
-    big = delta.max(dim=1).values > 1.0
+    big = delta.amax(dim=1) > 1.0
+    # rows with max delta > 1 may overflow here (inf, nan): they are all replaced below
+    out = torch.log1p(torch.linalg.vecdot(q0, torch.expm1(delta), dim=1))
     if bool(big.any()):
         out[big] = direct(big)
     return out
@@ -107,10 +113,12 @@ class FactorObjective:
             P = np.asarray(target.probs)
             self._P = torch.tensor(P, device=device, dtype=dtype)
             self._logp = torch.tensor(np.where(P > 0, np.asarray(target.log_probs), 0.0), device=device, dtype=dtype)
-        neg_entropy = np.empty(n)
+        neg_entropy, row_mass = np.empty(n), np.empty(n)
         for sl, p, logp in target.iter_rows():
             neg_entropy[sl] = (p * np.where(p > 0, logp, 0.0)).sum(axis=1)  # -H(p_i)
+            row_mass[sl] = p.sum(axis=1)  # 1 within the target's tolerance
         self.neg_entropy = torch.as_tensor(neg_entropy, device=device, dtype=torch.float64)
+        self.row_mass = torch.as_tensor(row_mass, device=device, dtype=torch.float64)
         self._cache = (None, None, None)
 
     def rows(self, sl: slice):
@@ -182,6 +190,10 @@ class FactorObjective:
         hd = hvp_dtype or self.dtype
         itemsize = torch.empty((), dtype=hd).element_size()
         cache = [] if 2 * n * v * itemsize <= cache_bytes else None
+        # the curvature weights in the objective's dtype too, where they also fit: the
+        # trial decrease (GapObjective.decrease_from) then needs no softmax of its own
+        keep_q = cache is not None and n * v * (2 * itemsize + H.element_size()) <= cache_bytes
+        kept_q = [] if keep_q else None
         total = torch.zeros((), dtype=torch.float64, device=H.device)
         gH, gW = torch.empty_like(H), torch.zeros_like(W)
         gb = torch.zeros(v, dtype=H.dtype, device=H.device)
@@ -189,30 +201,39 @@ class FactorObjective:
         Db = torch.zeros(v, dtype=H.dtype, device=H.device)
         QH = torch.linalg.qr(H)[0] if H.shape[1] else H
         QW = torch.linalg.qr(W)[0] if W.shape[1] else W
-        GQW = torch.empty((n, QW.shape[1]), dtype=H.dtype, device=H.device)
+        d, dq = H.shape[1], QW.shape[1]
         QHtG = torch.zeros((QH.shape[1], v), dtype=H.dtype, device=H.device)
-        W2, H2 = W * W, H * H
+        GQW = torch.empty((n, dq), dtype=H.dtype, device=H.device)
+        W2W, H2 = torch.cat([W * W, W], dim=1), H * H
+        # products sharing a chunk x V operand are taken as one: Gz [W, Q_W] and
+        # [H, Q_H, 1]^T Gz (the chunk x V arrays are read once per product, which is
+        # what a pass costs on CPU)
+        WQW = torch.cat([W, QW], dim=1)
+        HQH1 = torch.cat([H, QH, H.new_ones((n, 1))], dim=1)
         row_data = []
         for s in range(0, n, self.chunk):
             sl = slice(s, min(n, s + self.chunk))
             val, Gz, Q, extra = self.chunk_state(sl, self._logits(H, W, b, sl))
             row_data.append(extra)
             total = total + val
-            gH[sl] = Gz @ W
-            gW += (H[sl].T @ Gz).T
-            gb += Gz.sum(dim=0)
-            DH[sl], dW_, db_ = _diag_chunk(Q, self.w[sl, None], W, W2, H2[sl])
+            right = Gz @ WQW
+            gH[sl], GQW[sl] = right[:, :d], right[:, d:]
+            left = HQH1[sl].T @ Gz
+            gW += left[:d].T
+            QHtG += left[d:-1]
+            gb += left[-1]
+            DH[sl], dW_, db_ = _diag_chunk(Q, self.w[sl, None], W2W, H2[sl])
             DW += dW_
             Db += db_
-            GQW[sl] = Gz @ QW
-            QHtG += QH[sl].T @ Gz
             if cache is not None:
                 cache.append((sl, *_weighted_curvature(Q, self.w[sl, None], hd), Gz.to(hd)))
+            if kept_q is not None:
+                kept_q.append(Q)
         has_b = b is not None
         grad_norm = _tangent_norm(QHtG, GQW, QW, gb if has_b else None)
         row_data = None if any(x is None for x in row_data) else torch.cat(row_data)
         return SecondOrderState(self, H, W, b, float(total), (gH, gW, gb if has_b else None),
-                                (DH, DW, Db if has_b else None), grad_norm, cache, hd, row_data)
+                                (DH, DW, Db if has_b else None), grad_norm, cache, hd, row_data, kept_q)
 
     def diag_curvature(self, H: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None):
         """Diagonal of the Gauss–Newton matrix w.r.t. ``H``, ``W`` and ``b``.
@@ -224,11 +245,11 @@ class FactorObjective:
         DH = torch.empty_like(H)
         DW = torch.zeros_like(W)
         Db = torch.zeros(W.shape[0], dtype=H.dtype, device=H.device)
-        W2 = W * W
+        W2W = torch.cat([W * W, W], dim=1)
         for s in range(0, n, self.chunk):
             sl = slice(s, min(n, s + self.chunk))
             Q = self.curvature_weights(sl, self._logits(H, W, b, sl))
-            DH[sl], dW_, db_ = _diag_chunk(Q, self.w[sl, None], W, W2, H[sl] * H[sl])
+            DH[sl], dW_, db_ = _diag_chunk(Q, self.w[sl, None], W2W, H[sl] * H[sl])
             DW += dW_
             Db += db_
         return DH, DW, (Db if b is not None else None)
@@ -293,9 +314,10 @@ class SecondOrderState:
     """Value, gradient, Gauss–Newton diagonal and Riemannian gradient norm at one point,
     with cached curvature for Hessian-vector products (:meth:`FactorObjective.second_order_state`)."""
 
-    def __init__(self, obj, H, W, b, value, grad, diag, grad_norm, cache, hvp_dtype, row_data=None):
+    def __init__(self, obj, H, W, b, value, grad, diag, grad_norm, cache, hvp_dtype, row_data=None,
+                 curvature_weights=None):
         self.obj, self.H, self.W, self.b = obj, H, W, b
-        self.row_data = row_data
+        self.row_data, self.curvature_weights = row_data, curvature_weights
         self.value, self.grad, self.diag, self.grad_norm = value, grad, diag, grad_norm
         self.cache, self.hvp_dtype = cache, hvp_dtype
         cast = (lambda t: None if t is None else t.to(hvp_dtype))
@@ -326,7 +348,7 @@ class SecondOrderState:
         (:meth:`GapObjective.decrease_from`), else as a difference of two values."""
         H, W, b = self.H, self.W, self.b
         if hasattr(self.obj, "decrease_from") and self.row_data is not None:
-            return float(self.obj.decrease_from(H, W, b, dH, dW, db, self.row_data))
+            return float(self.obj.decrease_from(H, W, b, dH, dW, db, self.row_data, self.curvature_weights))
         Hn, Wn = H + dH, W + dW
         return self.value - float(self.obj.value(Hn, Wn, None if b is None else b + db))
 
@@ -355,36 +377,52 @@ class GapObjective(FactorObjective):
         return torch.softmax(Z, dim=1)
 
     def chunk_state(self, sl, Z):
-        """Value, gradient, softmax and the float64 log-partition functions ``lse(z_i)``."""
+        """Value, gradient, softmax and the float64 log-partition functions ``lse(z_i)``.
+
+        ``q_i = exp(z_i - m_i) / s_i`` with ``m_i = max_j z_ij``, ``lse_i = m_i + log s_i`` and
+        the cross-entropy ``-sum_j p_ij log q_ij = lse_i sum_j p_ij - <p_i, z_i>``: three passes
+        over the chunk where ``logsumexp`` then ``log_softmax`` take twice as many."""
         if self.reference is not None:
             return super().chunk_state(sl, Z)
-        lse = torch.logsumexp(Z.double(), dim=1)
-        logq = Z - lse[:, None].to(Z.dtype)
-        q = torch.exp(logq)
+        m = Z.amax(dim=1, keepdim=True)
+        q = torch.exp(Z - m)
+        mass = q.sum(dim=1, keepdim=True)
+        q /= mass
+        lse = (m.double() + torch.log(mass.double())).squeeze(1)
         p, w = self.rows(sl)[0], self.w[sl]
-        ce = -(p * logq).sum(dim=1)
-        val = (w.double() * (ce.double() + self.neg_entropy[sl])).sum()
-        return val, (q - p) * w[:, None], q, lse
+        ce = lse * self.row_mass[sl] - torch.linalg.vecdot(p, Z, dim=1).double()
+        val = (w.double() * (ce + self.neg_entropy[sl])).sum()
+        return val, torch.sub(q, p).mul_(w[:, None]), q, lse
 
-    def decrease_from(self, H, W, b, dH, dW, db, lse0) -> torch.Tensor:
+    def decrease_from(self, H, W, b, dH, dW, db, lse0, softmax=None) -> torch.Tensor:
         """``G(Z_0) - G(Z_0 + delta)`` with ``Z_0 = H W^T (+ b)``, ``delta = dH W^T + H dW^T +
         dH dW^T (+ db)`` (the exact change of the product) and ``lse0`` the log-partition
         functions at ``Z_0``: ``-sum_i pi_i [log1p(sum_j q0_ij expm1(delta_ij)) - <p_i, delta_i>]``,
         accurate to the size of the difference (rows with ``max delta > 1`` use
-        ``lse(z0_i + delta_i) - lse0_i`` directly)."""
+        ``lse(z0_i + delta_i) - lse0_i`` directly). ``softmax``: the chunks of
+        ``q0 = softmax(Z_0)`` if kept (:meth:`FactorObjective.second_order_state`), else
+        recomputed from ``lse0``."""
         n = H.shape[0]
         Wn = W + dW
         total = torch.zeros((), dtype=torch.float64, device=H.device)
-        for s in range(0, n, self.chunk):
+        for k, s in enumerate(range(0, n, self.chunk)):
             sl = slice(s, min(n, s + self.chunk))
-            Z0 = self._logits(H, W, b, sl)
             delta = torch.cat([dH[sl], H[sl]], dim=1) @ torch.cat([Wn, dW], dim=1).T  # dH (W + dW)^T + H dW^T
             if db is not None:
                 delta += db
-            lse0_rows = lse0[sl].to(Z0.dtype)
-            lse_diff = _log_partition_change(
-                torch.exp(Z0 - lse0_rows[:, None]), delta,
-                lambda rows: torch.logsumexp(Z0[rows] + delta[rows], dim=1) - lse0_rows[rows])
+            lse0_rows = lse0[sl].to(delta.dtype)
+            if softmax is None:
+                q0 = torch.exp(self._logits(H, W, b, sl) - lse0_rows[:, None])
+            else:
+                q0 = softmax[k]
+
+            def direct(rows, sl=sl, delta=delta, lse0_rows=lse0_rows):
+                Z0 = H[sl][rows] @ W.T
+                if b is not None:
+                    Z0 = Z0 + b
+                return torch.logsumexp(Z0 + delta[rows], dim=1) - lse0_rows[rows]
+
+            lse_diff = _log_partition_change(q0, delta, direct)
             p = self.rows(sl)[0]
             total = total + (self.w[sl].double() * (lse_diff - torch.linalg.vecdot(p, delta, dim=1)).double()).sum()
         return -total

@@ -31,6 +31,7 @@ from .target import DENSE_LIMIT, Target
 
 _FISHER_START_LIMIT = 2**22  # entries of P up to which the (dense) Fisher start is tried
 _FLOAT32_HVP_MIN = 2**18  # entries of P from which Newton's inner Hessian products run in float32
+_CG_MEMO_ELEMENTS = 2**24  # entries of CG products H d_k kept for the rerun after a rejected step (128 MiB float64)
 
 __all__ = ["Solution", "solve", "sweep"]
 
@@ -287,7 +288,10 @@ def minimize_factors_newton(obj, H0, W0, b0, *, tol: float, max_iter: int, clock
 
     One pass over the rows per accepted step computes value, gradient, preconditioner and
     stopping test together and caches the softmax for the Hessian products
-    (:meth:`FactorObjective.second_order_state`); a rejected step reuses it. ``hvp_dtype``
+    (:meth:`FactorObjective.second_order_state`); a rejected step reuses it, and reuses the
+    products ``H d_k`` of the CG run it rejected (up to ``_CG_MEMO_ELEMENTS`` entries): CG on
+    the same model with a smaller radius follows the same iterates up to the new boundary,
+    so the rerun needs no new product and gives the same step bit for bit. ``hvp_dtype``
     (e.g. ``torch.float32`` with a float64 objective) is the precision of those products:
     the gradient, the values and the acceptance test stay in the objective's dtype, so
     only the inner solve is inexact (inexact Newton; the stopping test is unaffected).
@@ -319,6 +323,7 @@ def minimize_factors_newton(obj, H0, W0, b0, *, tol: float, max_iter: int, clock
         state = obj.second_order_state(H, W, b, hvp_dtype)
         value, grad_norm = state.value, state.grad_norm
         iterations, radius, tiny_steps = 0, None, 0
+        cached_products = None
         while n_params > 0 and grad_norm > tol and iterations < max_iter:
             if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
                 break
@@ -332,8 +337,19 @@ def minimize_factors_newton(obj, H0, W0, b0, *, tol: float, max_iter: int, clock
             if radius is None:
                 radius = 0.1 * max(gnorm, 1e-12) ** 0.5
 
-            def hess(v):
-                return flat(state.hvp(*unflat(v / S))) / S
+            if cached_products is None or cached_products[0] is not state:
+                cached_products = (state, [])  # H d_k of this state's CG path, by k
+
+            def hess(k, v):
+                # a rejected step reruns CG on the same model with a smaller radius: the
+                # iterates are the same up to the new boundary, so their products are reused
+                memo = cached_products[1]
+                if k < len(memo):
+                    return memo[k]
+                Hv = flat(state.hvp(*unflat(v / S))) / S
+                if (k + 1) * Hv.numel() <= _CG_MEMO_ELEMENTS:
+                    memo.append(Hv)
+                return Hv
 
             # Steihaug-Toint CG on the model
             p = torch.zeros_like(g)
@@ -343,10 +359,10 @@ def minimize_factors_newton(obj, H0, W0, b0, *, tol: float, max_iter: int, clock
             eta = min(0.5, math.sqrt(gnorm)) * gnorm
             on_boundary = False
             Hp = torch.zeros_like(g)  # H p, updated alongside p (saves a product per Newton step)
-            for _ in range(max_cg):
+            for k in range(max_cg):
                 if max_seconds is not None and time.perf_counter() - t0 > max_seconds and dot(p, p) > 0:
                     break  # out of time: take the partial (still descent) step
-                Hd = hess(dvec)
+                Hd = hess(k, dvec)
                 dHd = dot(dvec, Hd)
                 if dHd <= 0:  # negative curvature: go to the boundary
                     pd, dd, pp = dot(p, dvec), dot(dvec, dvec), dot(p, p)

@@ -347,12 +347,14 @@ def test_float32_products_with_weights_below_float32_range():
 
 @pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("zeros", [False, True])
-def test_state_decrease_is_accurate_for_tiny_and_large_steps(bias, zeros):
+@pytest.mark.parametrize("cache_bytes", [2**29, 0])
+def test_state_decrease_is_accurate_for_tiny_and_large_steps(bias, zeros, cache_bytes):
     """``SecondOrderState.decrease`` (cached log-partition functions, change of the product
     computed from the factor steps) against two independent computations: the plain value
     difference for O(1) steps (including rows with max delta > 1, the direct branch), and
     an mpmath evaluation at 50 digits for a 1e-12 step, where the plain difference has no
-    correct digits left."""
+    correct digits left. With the state's softmax kept (default cache) and recomputed
+    (``cache_bytes=0``)."""
     import mpmath
 
     rng, t, H, W, b = _state_case(bias, zeros, seed=8)
@@ -360,7 +362,8 @@ def test_state_decrease_is_accurate_for_tiny_and_large_steps(bias, zeros):
     dH, dW = torch.tensor(rng.standard_normal(H.shape)), torch.tensor(rng.standard_normal(W.shape))
     db = torch.tensor(rng.standard_normal(6)) if bias else None
     with torch.no_grad():
-        st_ = obj.second_order_state(H, W, b)
+        st_ = obj.second_order_state(H, W, b, cache_bytes=cache_bytes)
+        assert (st_.curvature_weights is not None) == (cache_bytes > 0)
         for s in (1.0, 0.3):  # large steps: max delta > 1 in most rows
             step = (s * dH, s * dW, None if db is None else s * db)
             plain = st_.value - float(obj.value(H + step[0], W + step[1], None if b is None else b + step[2]))
@@ -430,3 +433,43 @@ def test_newton_stops_where_the_factor_gradient_vanishes():
     assert iterations == 0 and history == []
     assert grad_norm > 1e-9  # reported as not converged by solve
     np.testing.assert_array_equal(H, 0.0)
+
+
+def test_rejected_step_reuses_the_cg_products(monkeypatch):
+    """After a rejected step CG reruns on the same model with a smaller radius; it reuses the
+    stored products ``H d_k`` of the run it rejected. Same iterates bit for bit as recomputing
+    them (memo switched off), with fewer Hessian products; the instance has rejections."""
+    import bottleneck.solver as solver_module
+    from bottleneck._objective import SecondOrderState
+
+    rng = np.random.default_rng(5)
+    t = bn.Target.from_logits(rng.standard_normal((40, 30)) * 3)
+    H0, W0, _ = solver_module._svd_init(t, 3)
+    calls = {"hvp": 0, "decrease": 0}
+    hvp, decrease = SecondOrderState.hvp, SecondOrderState.decrease
+
+    def counting_hvp(self, *args):
+        calls["hvp"] += 1
+        return hvp(self, *args)
+
+    def counting_decrease(self, *args):
+        calls["decrease"] += 1
+        return decrease(self, *args)
+
+    monkeypatch.setattr(SecondOrderState, "hvp", counting_hvp)
+    monkeypatch.setattr(SecondOrderState, "decrease", counting_decrease)
+    runs = {}
+    for memo in (2**24, 0):
+        monkeypatch.setattr(solver_module, "_CG_MEMO_ELEMENTS", memo)
+        calls.update(hvp=0, decrease=0)
+        obj = GapObjective(t, torch.device("cpu"), torch.float64)
+        H, W, _, grad_norm, iterations, history = solver_module.minimize_factors_newton(
+            obj, H0, W0, None, tol=1e-10, max_iter=500)
+        runs[memo] = (H, W, grad_norm, iterations, len(history), dict(calls))
+    (H1, W1, g1, it1, acc1, c1), (H0_, W0_, g0, it0, acc0, c0) = runs[2**24], runs[0]
+    assert g1 <= 1e-10 and it1 == it0 and g1 == g0
+    assert acc1 < it1  # some steps were rejected (accepted steps < Newton iterations)
+    np.testing.assert_array_equal(H1, H0_)
+    np.testing.assert_array_equal(W1, W0_)
+    assert c1["decrease"] == c0["decrease"] == it1
+    assert c1["hvp"] < c0["hvp"]
