@@ -467,7 +467,7 @@ def test_rejected_step_reuses_the_cg_products(monkeypatch):
             obj, H0, W0, None, tol=1e-10, max_iter=500)
         runs[memo] = (H, W, grad_norm, iterations, len(history), dict(calls))
     (H1, W1, g1, it1, acc1, c1), (H0_, W0_, g0, it0, acc0, c0) = runs[2**24], runs[0]
-    assert g1 <= 1e-10 and it1 == it0 and g1 == g0
+    assert g1 <= 1e-10 and it1 == it0 and g1 == g0 and acc1 == acc0
     assert acc1 < it1  # some steps were rejected (accepted steps < Newton iterations)
     np.testing.assert_array_equal(H1, H0_)
     np.testing.assert_array_equal(W1, W0_)
