@@ -70,7 +70,8 @@ def _hvp_chunk(Qw, w_inv, Gz, H_rows, W, dH_rows, dW, db):
     M = dZ.sub_(s).mul_(Qw)
     # (H^T M)^T rather than M^T H: the same numbers, several times faster on CPU (BLAS
     # is given the long dimension as the contiguous one)
-    return torch.addmm(Gz @ dW, M, W), torch.addmm(dH_rows.T @ Gz, H_rows.T, M).T, M.sum(dim=0)
+    return (torch.addmm(Gz @ dW, M, W), torch.addmm(dH_rows.T @ Gz, H_rows.T, M).T,
+            None if db is None else M.sum(dim=0))
 
 
 def _tangent_norm(QHtG, GQW, QW, gb) -> float:
@@ -265,6 +266,8 @@ class FactorObjective:
         is why it only converges linearly here (``G_z != 0`` at the optimum for ``d < rank``).
         """
         n = H.shape[0]
+        if b is not None and db is None:
+            db = torch.zeros_like(b)
         oH = torch.empty_like(H)
         oW = torch.zeros_like(W)
         ob = torch.zeros_like(b) if b is not None else None
@@ -328,19 +331,30 @@ class SecondOrderState:
         cached ``Q`` and ``df/dZ`` in ``hvp_dtype``; result in the objective's dtype."""
         if self.cache is None:
             return self.obj.hvp(self.H, self.W, self.b, dH, dW, db)
-        hd, out_dtype = self.hvp_dtype, self.H.dtype
+        x = torch.cat([dH.reshape(-1), dW.reshape(-1)] + ([] if db is None else [db])).to(self.hvp_dtype)
+        out = self.hvp_flat(x).to(self.H.dtype)
+        nH, nW = dH.numel(), dW.numel()
+        return out[:nH].view(dH.shape), out[nH:nH + nW].view(dW.shape), None if db is None else out[nH + nW:]
+
+    def hvp_flat(self, x):
+        """:meth:`hvp` on one flat vector ``[vec dH, vec dW, db]`` (row-major, ``db`` only with
+        a bias) in ``hvp_dtype``, returned the same way: the layout of Newton's CG vectors,
+        which then need no conversion or splitting around each product."""
         H, W = self._Hh, self._Wh
-        dH, dW = dH.to(hd), dW.to(hd)
-        db = None if db is None else db.to(hd)
-        oH = torch.empty_like(H)
-        oW = torch.zeros_like(W)
-        ob = torch.zeros(W.shape[0], dtype=hd, device=W.device) if self.b is not None else None
-        for sl, Qw, w_inv, Gz in self.cache:
-            oH[sl], oW_, ob_ = _hvp_chunk(Qw, w_inv, Gz, H[sl], W, dH[sl], dW, db)
-            oW += oW_
-            if ob is not None:
-                ob += ob_
-        return oH.to(out_dtype), oW.to(out_dtype), None if ob is None else ob.to(out_dtype)
+        nH, nW = H.numel(), W.numel()
+        dH, dW = x[:nH].view(H.shape), x[nH:nH + nW].view(W.shape)
+        db = x[nH + nW:] if self.b is not None else None
+        if self.cache is None:
+            dt = self.H.dtype
+            parts = self.obj.hvp(self.H, self.W, self.b, dH.to(dt), dW.to(dt), None if db is None else db.to(dt))
+            return torch.cat([p.reshape(-1) for p in parts if p is not None]).to(x.dtype)
+        rows, oW, ob = [], None, None
+        for sl, Qw, w_inv, Gz in self.cache:  # chunks are consecutive row blocks of vec(dH)
+            oH_, oW_, ob_ = _hvp_chunk(Qw, w_inv, Gz, H[sl], W, dH[sl], dW, db)
+            rows.append(oH_.reshape(-1))
+            oW = oW_ if oW is None else oW + oW_
+            ob = ob_ if ob is None else ob + ob_
+        return torch.cat(rows + [oW.reshape(-1)] + ([] if ob is None else [ob]))
 
     def decrease(self, dH, dW, db) -> float:
         """``f(here) - f(here + step)`` for the factor step ``(dH, dW, db)``, accurate to the

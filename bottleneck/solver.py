@@ -327,12 +327,16 @@ def minimize_factors_newton(obj, H0, W0, b0, *, tol: float, max_iter: int, clock
         while n_params > 0 and grad_norm > tol and iterations < max_iter:
             if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
                 break
-            S = flat([None if D is None else torch.sqrt(D + 1e-3 * D.mean() + 1e-300) for D in state.diag])
-            g = flat(state.grad) / S
-            gnorm = math.sqrt(dot(g, g))
-            if gnorm == 0.0:
+            S64 = flat([None if D is None else torch.sqrt(D + 1e-3 * D.mean() + 1e-300) for D in state.diag])
+            g64 = flat(state.grad) / S64
+            gnorm = math.sqrt(dot(g64, g64))
+            # CG runs in the precision of the Hessian products (inexact Newton); the step
+            # is applied and judged in the objective's
+            S, g = S64.to(state.hvp_dtype), g64.to(state.hvp_dtype)
+            if gnorm == 0.0 or dot(g, g) == 0.0:
                 # a critical point of the factored problem that is not one of the rank-d
-                # problem (e.g. H = W = 0): CG has no direction; ends "not converged"
+                # problem (e.g. H = W = 0), or a gradient below the products' precision:
+                # CG has no direction; ends "not converged"
                 break
             if radius is None:
                 radius = 0.1 * max(gnorm, 1e-12) ** 0.5
@@ -346,7 +350,7 @@ def minimize_factors_newton(obj, H0, W0, b0, *, tol: float, max_iter: int, clock
                 memo = cached_products[1]
                 if k < len(memo):
                     return memo[k]
-                Hv = flat(state.hvp(*unflat(v / S))) / S
+                Hv = state.hvp_flat(v / S) / S
                 if (k + 1) * Hv.numel() <= _CG_MEMO_ELEMENTS:
                     memo.append(Hv)
                 return Hv
@@ -386,7 +390,7 @@ def minimize_factors_newton(obj, H0, W0, b0, *, tol: float, max_iter: int, clock
                 dvec = torch.add(-r, dvec, alpha=rr_new / rr)
                 rr = rr_new
             predicted = -(dot(g, p) + 0.5 * dot(p, Hp))
-            step = unflat(p / S)
+            step = unflat(p.to(S64.dtype) / S64)
             Hn, Wn = H + step[0], W + step[1]
             bn_ = None if b is None else b + step[2]
             decrease = state.decrease(*step)
