@@ -182,7 +182,9 @@ class FactorObjective:
         Value, gradient, Gauss–Newton diagonal (:meth:`diag_curvature`), Riemannian gradient
         norm (:meth:`riemannian_grad_norm`), and, when ``2 N V`` entries of ``hvp_dtype`` fit
         in ``cache_bytes``, the per-chunk weighted curvature ``D_pi Q`` and ``df/dZ`` so that
-        :meth:`SecondOrderState.hvp` needs no softmax. ``hvp_dtype`` (default: the
+        :meth:`SecondOrderState.hvp` needs no softmax; where ``N V`` more entries of the
+        objective's dtype fit too, the softmax itself, so that the trial decrease
+        (:meth:`GapObjective.decrease_from`) needs none either. ``hvp_dtype`` (default: the
         objective's dtype) is the precision of the cached Hessian products; float32 suffices
         for the inner conjugate gradients of an inexact Newton method, whose outer gradient
         stays in the objective's dtype.
@@ -193,7 +195,8 @@ class FactorObjective:
         cache = [] if 2 * n * v * itemsize <= cache_bytes else None
         # the curvature weights in the objective's dtype too, where they also fit: the
         # trial decrease (GapObjective.decrease_from) then needs no softmax of its own
-        keep_q = cache is not None and n * v * (2 * itemsize + H.element_size()) <= cache_bytes
+        keep_q = (cache is not None and hasattr(self, "decrease_from")
+                  and n * v * (2 * itemsize + H.element_size()) <= cache_bytes)
         kept_q = [] if keep_q else None
         total = torch.zeros((), dtype=torch.float64, device=H.device)
         gH, gW = torch.empty_like(H), torch.zeros_like(W)
