@@ -19,7 +19,7 @@ reached the accuracy Adam reached at all).
 
 Run: ``.venv/bin/python experiments/bench_solver.py [--quick] [--out results.json]``
 (rows are written atomically after each configuration; ``--out`` resumes). Full run:
-about 45 minutes on 2 CPU cores; ``--quick``: N = V = 512, d = 8 only, 20 s caps;
+about 50 minutes on 2 CPU cores; ``--quick``: N = V = 512, d = 8 only, 20 s caps;
 ``--only N,V,d --cap S``: one configuration with longer caps (a lower bound ``cap / t_solve``
 below 10 can be settled by a cap above ``10 t_solve``); ``--baselines paper --lrs 3e-2``
 runs one baseline at chosen learning rates (to afford such caps).
