@@ -22,7 +22,10 @@ Run: ``.venv/bin/python experiments/bench_solver.py [--quick] [--out results.jso
 about 50 minutes on 2 CPU cores; ``--quick``: N = V = 512, d = 8 only, 20 s caps;
 ``--only N,V,d --cap S``: one configuration with longer caps (a lower bound ``cap / t_solve``
 below 10 can be settled by a cap above ``10 t_solve``); ``--baselines paper --lrs 3e-2``
-runs one baseline at chosen learning rates (to afford such caps).
+runs one baseline at chosen learning rates (to afford such caps); ``--repeat K`` measures
+each configuration K times back to back and prints the median ratio (timings on a shared
+machine vary by about ±20% between identical runs, and one ``solve`` at 512 x 512, d = 8
+lasts under a second).
 Torch is warmed up before anything is timed (:func:`warm_up`).
 Results kept in ``experiments/results/`` (``.log`` = the printed lines):
 ``bench_solver.json`` (this script as it stands), ``bench_solver_paper_long.json``
@@ -144,6 +147,25 @@ def describe(name, c, cap):
     return f"{name}: ratio {r}; at Adam's best accuracy {'n/a' if eq is None else f'{eq:.1f}x'}"
 
 
+def summarise_repeats(rows, baselines):
+    """One line per configuration measured several times: for each baseline, the ratios of
+    the repeats and their median; a capped repeat counts with its lower bound, and the median
+    is then itself a lower bound (printed "> x")."""
+    head = f"N={rows[0]['N']} V={rows[0]['V']} d={rows[0]['d']}, {len(rows)} repeats:"
+    parts = []
+    for name in baselines:
+        cs = [r[name] for r in rows if name in r]
+        values = [c["ratio_adam_over_solve"] if c["ratio_adam_over_solve"] is not None else c["ratio_lower_bound"]
+                  for c in cs]
+        if not values or any(x is None for x in values):
+            parts.append(f"{name} Adam: n/a")
+            continue
+        capped = any(c["ratio_adam_over_solve"] is None for c in cs)
+        listed = ", ".join(f"{x:.1f}" for x in values)
+        parts.append(f"{name} Adam: median {'> ' if capped else ''}{float(np.median(values)):.1f}x ({listed})")
+    return " ".join([head, "; ".join(parts)])
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
@@ -152,7 +174,12 @@ def main(argv=None):
     p.add_argument("--only", default=None, metavar="N,V,d", help="run this configuration only (e.g. with a longer --cap)")
     p.add_argument("--lrs", default="1e-2,3e-2", help="Adam learning rates, comma-separated (default 1e-2,3e-2)")
     p.add_argument("--baselines", default="paper,warm", help="Adam baselines to run: paper, warm or both (default)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="measure each configuration this many times, back to back (rows tagged 'repeat'); "
+                        "the median ratio over the repeats is printed at the end")
     args = p.parse_args(argv)
+    if args.repeat < 1:
+        p.error(f"--repeat wants a positive integer; got {args.repeat}")
     try:
         lrs = [float(x) for x in args.lrs.split(",")]
         assert lrs and all(lr > 0 for lr in lrs)
@@ -173,10 +200,10 @@ def main(argv=None):
     if args.out and os.path.exists(args.out):
         with open(args.out) as fh:
             rows = json.load(fh)
-    done = {(r["N"], r["V"], r["d"]) for r in rows}
+    done = {(r["N"], r["V"], r["d"], r.get("repeat", 0)) for r in rows}
     warm_up()
-    for n, v, d in configs:
-        if (n, v, d) in done:
+    for n, v, d, repeat in [(*c, k) for c in configs for k in range(args.repeat)]:
+        if (n, v, d, repeat) in done:
             continue
         target = make_target(n, v)
         cap = args.cap or (20.0 if args.quick else (60.0 if n * v < 1e6 else 240.0))
@@ -191,7 +218,7 @@ def main(argv=None):
             Hp, Wp = paper_init(target, d)
             runs["paper"] = {lr: run_adam(target, Hp, Wp, lr, cap) for lr in lrs}
         g_ref = min([sol.gap] + [best_of(h) for hists in runs.values() for h in hists.values()])
-        row = dict(N=n, V=v, d=d, G_ref=g_ref, accuracy=ACCURACY, adam_cap_seconds=cap, learning_rates=lrs,
+        row = dict(N=n, V=v, d=d, repeat=repeat, G_ref=g_ref, accuracy=ACCURACY, adam_cap_seconds=cap, learning_rates=lrs,
                    solve_gap=sol.gap, solve_converged=sol.converged, solve_grad_norm=sol.grad_norm,
                    solve_iterations=sol.iterations, solve_seconds=sol.seconds,
                    solve_seconds_to_goal=time_to(sol.history, g_ref + ACCURACY),
@@ -204,6 +231,9 @@ def main(argv=None):
         print(f"N={n} V={v} d={d}: G_ref={g_ref:.8f} solve {'n/a' if ts is None else f'{ts:.2f} s'} "
               f"({'converged' if sol.converged else 'NOT converged'}); "
               + "; ".join(describe(f"{name} Adam", row[name], cap) for name in runs), flush=True)
+    if args.repeat > 1:
+        for n, v, d in configs:
+            print(summarise_repeats([r for r in rows if (r["N"], r["V"], r["d"]) == (n, v, d)], baselines), flush=True)
     return rows
 
 

@@ -75,3 +75,28 @@ def test_one_baseline_at_chosen_learning_rates(bench):
 def test_bad_learning_rates_or_baselines_are_rejected(bench, flag, value):
     with pytest.raises(SystemExit):
         bench.main([flag, value])
+
+
+def test_median_over_repeats(bench):
+    """Measured ratios give their median; a capped repeat enters with its lower bound and
+    makes the median a lower bound."""
+    def row(ratio, lower):
+        return {"N": 5, "V": 6, "d": 2, "paper": {"ratio_adam_over_solve": ratio, "ratio_lower_bound": lower}}
+
+    line = bench.summarise_repeats([row(8.0, None), row(12.0, None), row(11.0, None)], ["paper"])
+    assert "median 11.0x (8.0, 12.0, 11.0)" in line and "3 repeats" in line
+    line = bench.summarise_repeats([row(8.0, None), row(None, 20.0), row(11.0, None)], ["paper"])
+    assert "median > 11.0x" in line
+    assert "warm Adam: n/a" in bench.summarise_repeats([row(8.0, None)], ["warm"])
+
+
+def test_repeats_are_separate_rows_and_resume(bench, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    rows = bench.main(["--quick", "--cap", "0.3", "--baselines", "paper", "--lrs", "3e-2", "--repeat", "2",
+                       "--out", str(out)])
+    assert [r["repeat"] for r in rows] == [0, 1]
+    assert "2 repeats" in capsys.readouterr().out
+    assert bench.main(["--quick", "--cap", "0.3", "--baselines", "paper", "--lrs", "3e-2", "--repeat", "2",
+                       "--out", str(out)]) == rows
+    with pytest.raises(SystemExit):
+        bench.main(["--repeat", "0"])
