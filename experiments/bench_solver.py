@@ -30,7 +30,8 @@ Torch is warmed up before anything is timed (:func:`warm_up`).
 Results kept in ``experiments/results/`` (``.log`` = the printed lines):
 ``bench_solver.json`` (this script as it stands), ``bench_solver_paper_long.json``
 (``--only 512,512,64 --cap 720 --baselines paper --lrs 3e-2``: the paper's Adam at its
-better learning rate with a cap above 10 ``t_solve``). Earlier solvers, kept for the
+better learning rate with a cap above 10 ``t_solve``), ``bench_solver_repeat.json``
+(``--quick --baselines paper --repeat 9``: the first configuration nine times). Earlier solvers, kept for the
 record: ``bench_solver_cap320.json`` (2,000 x 5,000, d = 64, 320 s caps, before the faster
 Hessian products), ``bench_solver_lbfgs.json`` and ``bench_solver_newton_partial.log``
 (L-BFGS default; Newton before the one-pass state; warm baseline only).
