@@ -31,7 +31,7 @@ from .target import DENSE_LIMIT, Target
 
 _FISHER_START_LIMIT = 2**22  # entries of P up to which the (dense) Fisher start is tried
 _FLOAT32_HVP_MIN = 2**18  # entries of P from which Newton's inner Hessian products run in float32
-_CG_MEMO_ELEMENTS = 2**24  # entries of CG products H d_k kept for the rerun after a rejected step (128 MiB float64)
+_CG_MEMO_ELEMENTS = 2**24  # entries of CG products H d_k kept for the rerun after a rejected step (128 MiB in float64, 64 in float32)
 
 __all__ = ["Solution", "solve", "sweep"]
 
@@ -292,7 +292,8 @@ def minimize_factors_newton(obj, H0, W0, b0, *, tol: float, max_iter: int, clock
     products ``H d_k`` of the CG run it rejected (up to ``_CG_MEMO_ELEMENTS`` entries): CG on
     the same model with a smaller radius follows the same iterates up to the new boundary,
     so the rerun needs no new product and gives the same step bit for bit. ``hvp_dtype``
-    (e.g. ``torch.float32`` with a float64 objective) is the precision of those products:
+    (e.g. ``torch.float32`` with a float64 objective) is the precision of those products and
+    of the CG vectors:
     the gradient, the values and the acceptance test stay in the objective's dtype, so
     only the inner solve is inexact (inexact Newton; the stopping test is unaffected).
 
