@@ -318,22 +318,26 @@ def minimize_factors_newton(obj, H0, W0, b0, *, tol: float, max_iter: int, clock
     def dot(x, y):
         return float(torch.dot(x, y))
 
+    def model(state):
+        """The quadratic model's data at one state, shared by its rejected steps: the
+        scaling ``S`` in the objective's dtype and in ``hvp_dtype`` (CG runs in the precision
+        of the Hessian products, inexact Newton; the step is applied and judged in the
+        objective's), the scaled gradient, its norm, and the list of CG products ``H d_k``
+        (filled by the first CG run, reused by the reruns after a rejection)."""
+        S64 = flat([None if D is None else torch.sqrt(D + 1e-3 * D.mean() + 1e-300) for D in state.diag])
+        g64 = flat(state.grad) / S64
+        return S64, S64.to(state.hvp_dtype), g64.to(state.hvp_dtype), math.sqrt(dot(g64, g64)), []
+
     n_params = sum(sizes)
     max_cg = min(max_cg, n_params + 5)  # CG is exact after n_params steps in exact arithmetic
     with torch.no_grad():
         state = obj.second_order_state(H, W, b, hvp_dtype)
+        S64, S, g, gnorm, products = model(state)
         value, grad_norm = state.value, state.grad_norm
         iterations, radius, tiny_steps = 0, None, 0
-        cached_products = None
         while n_params > 0 and grad_norm > tol and iterations < max_iter:
             if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
                 break
-            S64 = flat([None if D is None else torch.sqrt(D + 1e-3 * D.mean() + 1e-300) for D in state.diag])
-            g64 = flat(state.grad) / S64
-            gnorm = math.sqrt(dot(g64, g64))
-            # CG runs in the precision of the Hessian products (inexact Newton); the step
-            # is applied and judged in the objective's
-            S, g = S64.to(state.hvp_dtype), g64.to(state.hvp_dtype)
             if gnorm == 0.0 or dot(g, g) == 0.0:
                 # a critical point of the factored problem that is not one of the rank-d
                 # problem (e.g. H = W = 0), or a gradient below the products' precision:
@@ -342,18 +346,14 @@ def minimize_factors_newton(obj, H0, W0, b0, *, tol: float, max_iter: int, clock
             if radius is None:
                 radius = 0.1 * max(gnorm, 1e-12) ** 0.5
 
-            if cached_products is None or cached_products[0] is not state:
-                cached_products = (state, [])  # H d_k of this state's CG path, by k
-
             def hess(k, v):
                 # a rejected step reruns CG on the same model with a smaller radius: the
                 # iterates are the same up to the new boundary, so their products are reused
-                memo = cached_products[1]
-                if k < len(memo):
-                    return memo[k]
+                if k < len(products):
+                    return products[k]
                 Hv = state.hvp_flat(v / S) / S
                 if (k + 1) * Hv.numel() <= _CG_MEMO_ELEMENTS:
-                    memo.append(Hv)
+                    products.append(Hv)
                 return Hv
 
             # Steihaug-Toint CG on the model
@@ -407,6 +407,7 @@ def minimize_factors_newton(obj, H0, W0, b0, *, tol: float, max_iter: int, clock
             if rho > 0.1 and decrease > 0:
                 H, W, b = Hn, Wn, bn_
                 state = obj.second_order_state(H, W, b, hvp_dtype)
+                S64, S, g, gnorm, products = model(state)
                 value, grad_norm = state.value, state.grad_norm
                 history.append((clock(), value))
                 tiny_steps = tiny_steps + 1 if decrease <= 1e-15 * abs(value) else 0
