@@ -21,7 +21,18 @@ from .spectrum import tail_energy, w_error
 from .target import Target
 
 
-_LAZY_MODULES = ("degeneration", "scaling", "pythia", "symbolic", "checkpoints", "lm", "corpora", "solver", "fisher", "heads")
+_LAZY_MODULES = (
+    "degeneration",
+    "scaling",
+    "pythia",
+    "symbolic",
+    "checkpoints",
+    "lm",
+    "corpora",
+    "solver",
+    "fisher",
+    "heads",
+)
 
 
 def __getattr__(name):  # torch-backed parts load lazily: `import bottleneck` stays light
@@ -42,6 +53,7 @@ def __getattr__(name):  # torch-backed parts load lazily: `import bottleneck` st
 
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'bottleneck' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 

@@ -25,7 +25,9 @@ def _atomic(path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are for sharing, like open()'s
+        os.chmod(
+            tmp, 0o666 & ~_umask()
+        )  # mkstemp makes 0600; results are for sharing, like open()'s
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -35,6 +37,7 @@ def _atomic(path, write) -> None:
 
 def atomic_write_text(path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (temporary file in the same folder + rename)."""
+
     def write(tmp):
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -49,6 +52,7 @@ def atomic_write_json(path, payload) -> None:
 
 def atomic_savez(path, **arrays) -> None:
     """``numpy.savez`` to ``path`` atomically (``path`` should end in ``.npz``)."""
+
     def write(tmp):
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -63,5 +67,8 @@ def atomic_write_csv(path, rows) -> None:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
     w.writeheader()
-    w.writerows({k: repr(float(v)) if isinstance(v, (float, np.floating)) else v for k, v in r.items()} for r in rows)
+    w.writerows(
+        {k: repr(float(v)) if isinstance(v, (float, np.floating)) else v for k, v in r.items()}
+        for r in rows
+    )
     atomic_write_text(path, buf.getvalue())

@@ -70,8 +70,11 @@ def _hvp_chunk(Qw, w_inv, Gz, H_rows, W, dH_rows, dW, db):
     M = dZ.sub_(s).mul_(Qw)
     # (H^T M)^T rather than M^T H: the same numbers, several times faster on CPU (BLAS
     # is given the long dimension as the contiguous one)
-    return (torch.addmm(Gz @ dW, M, W), torch.addmm(dH_rows.T @ Gz, H_rows.T, M).T,
-            None if db is None else M.sum(dim=0))
+    return (
+        torch.addmm(Gz @ dW, M, W),
+        torch.addmm(dH_rows.T @ Gz, H_rows.T, M).T,
+        None if db is None else M.sum(dim=0),
+    )
 
 
 def _tangent_norm(QHtG, GQW, QW, gb) -> float:
@@ -101,7 +104,13 @@ class FactorObjective:
     Subclasses implement :meth:`chunk_value_and_grad_z` (value and ``df/dZ`` of one chunk).
     """
 
-    def __init__(self, target: Target, device: torch.device, dtype: torch.dtype, chunk_size: int | None = None):
+    def __init__(
+        self,
+        target: Target,
+        device: torch.device,
+        dtype: torch.dtype,
+        chunk_size: int | None = None,
+    ):
         self.target = target
         self.device, self.dtype = device, dtype
         n, v = target.shape
@@ -113,7 +122,9 @@ class FactorObjective:
         if self.resident:
             P = np.asarray(target.probs)
             self._P = torch.tensor(P, device=device, dtype=dtype)
-            self._logp = torch.tensor(np.where(P > 0, np.asarray(target.log_probs), 0.0), device=device, dtype=dtype)
+            self._logp = torch.tensor(
+                np.where(P > 0, np.asarray(target.log_probs), 0.0), device=device, dtype=dtype
+            )
         neg_entropy, row_mass = np.empty(n), np.empty(n)
         for sl, p, logp in target.iter_rows():
             neg_entropy[sl] = (p * np.where(p > 0, logp, 0.0)).sum(axis=1)  # -H(p_i)
@@ -158,7 +169,9 @@ class FactorObjective:
                 gb += Gz.sum(dim=0)
         return total, gH, gW, gb
 
-    def curvature_weights(self, sl: slice, Z: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+    def curvature_weights(
+        self, sl: slice, Z: torch.Tensor
+    ) -> torch.Tensor:  # pragma: no cover - abstract
         """Rows ``q_i`` whose ``pi_i (diag q_i - q_i q_i^T)`` is the Gauss–Newton block of row ``i``."""
         raise NotImplementedError
 
@@ -176,7 +189,9 @@ class FactorObjective:
             total = total + self.chunk_value_and_grad_z(sl, self._logits(H, W, b, sl))[0]
         return total
 
-    def second_order_state(self, H, W, b, hvp_dtype=None, cache_bytes: int = 2**29) -> "SecondOrderState":
+    def second_order_state(
+        self, H, W, b, hvp_dtype=None, cache_bytes: int = 2**29
+    ) -> "SecondOrderState":
         """Everything one Newton iteration needs at ``(H, W, b)``, in a single pass over the rows.
 
         Value, gradient, Gauss–Newton diagonal (:meth:`diag_curvature`), Riemannian gradient
@@ -195,8 +210,11 @@ class FactorObjective:
         cache = [] if 2 * n * v * itemsize <= cache_bytes else None
         # the curvature weights in the objective's dtype too, where they also fit: the
         # trial decrease (GapObjective.decrease_from) then needs no softmax of its own
-        keep_q = (cache is not None and hasattr(self, "decrease_from")
-                  and n * v * (2 * itemsize + H.element_size()) <= cache_bytes)
+        keep_q = (
+            cache is not None
+            and hasattr(self, "decrease_from")
+            and n * v * (2 * itemsize + H.element_size()) <= cache_bytes
+        )
         kept_q = [] if keep_q else None
         total = torch.zeros((), dtype=torch.float64, device=H.device)
         gH, gW = torch.empty_like(H), torch.zeros_like(W)
@@ -236,8 +254,20 @@ class FactorObjective:
         has_b = b is not None
         grad_norm = _tangent_norm(QHtG, GQW, QW, gb if has_b else None)
         row_data = None if any(x is None for x in row_data) else torch.cat(row_data)
-        return SecondOrderState(self, H, W, b, float(total), (gH, gW, gb if has_b else None),
-                                (DH, DW, Db if has_b else None), grad_norm, cache, hd, row_data, kept_q)
+        return SecondOrderState(
+            self,
+            H,
+            W,
+            b,
+            float(total),
+            (gH, gW, gb if has_b else None),
+            (DH, DW, Db if has_b else None),
+            grad_norm,
+            cache,
+            hd,
+            row_data,
+            kept_q,
+        )
 
     def diag_curvature(self, H: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None):
         """Diagonal of the Gauss–Newton matrix w.r.t. ``H``, ``W`` and ``b``.
@@ -285,11 +315,15 @@ class FactorObjective:
                 ob += ob_
         return oH, oW, ob
 
-    def stationarity(self, H: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None) -> tuple[float, float]:
+    def stationarity(
+        self, H: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None
+    ) -> tuple[float, float]:
         """``(f, ||P_T(df/dZ)||_F)`` in one pass (see :meth:`riemannian_grad_norm`)."""
         return self._riemannian(H, W, b)
 
-    def riemannian_grad_norm(self, H: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None) -> float:
+    def riemannian_grad_norm(
+        self, H: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None
+    ) -> float:
         """``||P_T(df/dZ)||_F`` (and ``||df/db||`` in quadrature): first-order optimality on
         the manifold of rank-``d`` matrices, invariant to ``H -> H R, W -> W R^{-T}``.
 
@@ -320,13 +354,26 @@ class SecondOrderState:
     """Value, gradient, Gauss–Newton diagonal and Riemannian gradient norm at one point,
     with cached curvature for Hessian-vector products (:meth:`FactorObjective.second_order_state`)."""
 
-    def __init__(self, obj, H, W, b, value, grad, diag, grad_norm, cache, hvp_dtype, row_data=None,
-                 curvature_weights=None):
+    def __init__(
+        self,
+        obj,
+        H,
+        W,
+        b,
+        value,
+        grad,
+        diag,
+        grad_norm,
+        cache,
+        hvp_dtype,
+        row_data=None,
+        curvature_weights=None,
+    ):
         self.obj, self.H, self.W, self.b = obj, H, W, b
         self.row_data, self.curvature_weights = row_data, curvature_weights
         self.value, self.grad, self.diag, self.grad_norm = value, grad, diag, grad_norm
         self.cache, self.hvp_dtype = cache, hvp_dtype
-        cast = (lambda t: None if t is None else t.to(hvp_dtype))
+        cast = lambda t: None if t is None else t.to(hvp_dtype)
         self._Hh, self._Wh = cast(H), cast(W)
 
     def hvp(self, dH, dW, db):
@@ -334,10 +381,16 @@ class SecondOrderState:
         cached ``Q`` and ``df/dZ`` in ``hvp_dtype``; result in the objective's dtype."""
         if self.cache is None:
             return self.obj.hvp(self.H, self.W, self.b, dH, dW, db)
-        x = torch.cat([dH.reshape(-1), dW.reshape(-1)] + ([] if db is None else [db])).to(self.hvp_dtype)
+        x = torch.cat([dH.reshape(-1), dW.reshape(-1)] + ([] if db is None else [db])).to(
+            self.hvp_dtype
+        )
         out = self.hvp_flat(x).to(self.H.dtype)
         nH, nW = dH.numel(), dW.numel()
-        return out[:nH].view(dH.shape), out[nH:nH + nW].view(dW.shape), None if db is None else out[nH + nW:]
+        return (
+            out[:nH].view(dH.shape),
+            out[nH : nH + nW].view(dW.shape),
+            None if db is None else out[nH + nW :],
+        )
 
     def hvp_flat(self, x):
         """:meth:`hvp` on one flat vector ``[vec dH, vec dW, db]`` (row-major, ``db`` only with
@@ -345,11 +398,13 @@ class SecondOrderState:
         which then need no conversion or splitting around each product."""
         H, W = self._Hh, self._Wh
         nH, nW = H.numel(), W.numel()
-        dH, dW = x[:nH].view(H.shape), x[nH:nH + nW].view(W.shape)
-        db = x[nH + nW:] if self.b is not None else None
+        dH, dW = x[:nH].view(H.shape), x[nH : nH + nW].view(W.shape)
+        db = x[nH + nW :] if self.b is not None else None
         if self.cache is None:
             dt = self.H.dtype
-            parts = self.obj.hvp(self.H, self.W, self.b, dH.to(dt), dW.to(dt), None if db is None else db.to(dt))
+            parts = self.obj.hvp(
+                self.H, self.W, self.b, dH.to(dt), dW.to(dt), None if db is None else db.to(dt)
+            )
             return torch.cat([p.reshape(-1) for p in parts if p is not None]).to(x.dtype)
         rows, oW, ob = [], None, None
         for sl, Qw, w_inv, Gz in self.cache:  # chunks are consecutive row blocks of vec(dH)
@@ -365,7 +420,9 @@ class SecondOrderState:
         (:meth:`GapObjective.decrease_from`), else as a difference of two values."""
         H, W, b = self.H, self.W, self.b
         if hasattr(self.obj, "decrease_from") and self.row_data is not None:
-            return float(self.obj.decrease_from(H, W, b, dH, dW, db, self.row_data, self.curvature_weights))
+            return float(
+                self.obj.decrease_from(H, W, b, dH, dW, db, self.row_data, self.curvature_weights)
+            )
         Hn, Wn = H + dH, W + dW
         return self.value - float(self.obj.value(Hn, Wn, None if b is None else b + db))
 
@@ -387,8 +444,11 @@ class GapObjective(FactorObjective):
 
     def set_reference(self, H, W, b) -> None:
         """Measure values relative to ``Z_0 = H W^T (+ b)`` (None to switch off)."""
-        self.reference = None if H is None else (H.detach().clone(), W.detach().clone(),
-                                                 None if b is None else b.detach().clone())
+        self.reference = (
+            None
+            if H is None
+            else (H.detach().clone(), W.detach().clone(), None if b is None else b.detach().clone())
+        )
 
     def curvature_weights(self, sl, Z):
         return torch.softmax(Z, dim=1)
@@ -424,7 +484,9 @@ class GapObjective(FactorObjective):
         total = torch.zeros((), dtype=torch.float64, device=H.device)
         for k, s in enumerate(range(0, n, self.chunk)):
             sl = slice(s, min(n, s + self.chunk))
-            delta = torch.cat([dH[sl], H[sl]], dim=1) @ torch.cat([Wn, dW], dim=1).T  # dH (W + dW)^T + H dW^T
+            delta = (
+                torch.cat([dH[sl], H[sl]], dim=1) @ torch.cat([Wn, dW], dim=1).T
+            )  # dH (W + dW)^T + H dW^T
             if db is not None:
                 delta += db
             lse0_rows = lse0[sl].to(delta.dtype)
@@ -441,7 +503,12 @@ class GapObjective(FactorObjective):
 
             lse_diff = _log_partition_change(q0, delta, direct)
             p = self.rows(sl)[0]
-            total = total + (self.w[sl].double() * (lse_diff - torch.linalg.vecdot(p, delta, dim=1)).double()).sum()
+            total = (
+                total
+                + (
+                    self.w[sl].double() * (lse_diff - torch.linalg.vecdot(p, delta, dim=1)).double()
+                ).sum()
+            )
         return -total
 
     def chunk_value_and_grad_z(self, sl, Z):
@@ -455,8 +522,10 @@ class GapObjective(FactorObjective):
         Z0 = self._logits(*self.reference, sl)
         delta = Z - Z0
         lse_diff = _log_partition_change(
-            torch.softmax(Z0, dim=1), delta,
-            lambda rows: torch.logsumexp(Z[rows], dim=1) - torch.logsumexp(Z0[rows], dim=1))
+            torch.softmax(Z0, dim=1),
+            delta,
+            lambda rows: torch.logsumexp(Z[rows], dim=1) - torch.logsumexp(Z0[rows], dim=1),
+        )
         val = (w.double() * (lse_diff - (p * delta).sum(dim=1)).double()).sum()
         return val, grad
 

@@ -32,7 +32,9 @@ def as_float_matrix(x, name: str, min_columns: int = 2) -> np.ndarray:
             f"{name} must be a 2-D array of shape (n_contexts, vocab_size); got shape {arr.shape}{hint}"
         )
     if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} is empty: shape {arr.shape}; need at least 1 context and 2 tokens")
+        raise ValueError(
+            f"{name} is empty: shape {arr.shape}; need at least 1 context and 2 tokens"
+        )
     if arr.shape[1] < min_columns:
         raise ValueError(
             f"{name} has vocab_size {arr.shape[1]}; a softmax head needs vocab_size >= 2"
@@ -122,7 +124,9 @@ def check_logits(Z, shape: tuple[int, int], name: str = "Z") -> np.ndarray:
     """Return logits ``Z`` as float64 of the given shape, finite, else raise."""
     arr = as_float_matrix(Z, name)
     if arr.shape != shape:
-        raise ValueError(f"{name} must have shape {shape} (n_contexts, vocab_size); got {arr.shape}")
+        raise ValueError(
+            f"{name} must have shape {shape} (n_contexts, vocab_size); got {arr.shape}"
+        )
     check_finite(arr, name)
     return arr
 

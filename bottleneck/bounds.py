@@ -213,7 +213,9 @@ def theorem_l(tail_energy: float, weights, min_probs) -> float:
     w = np.asarray(weights, dtype=np.float64)
     m = np.asarray(min_probs, dtype=np.float64)
     if w.shape != m.shape or w.ndim != 1 or w.size == 0:
-        raise ValueError(f"weights and min_probs must be 1-D of equal length; got {w.shape}, {m.shape}")
+        raise ValueError(
+            f"weights and min_probs must be 1-D of equal length; got {w.shape}, {m.shape}"
+        )
     if np.any(~(w > 0)) or np.any(~np.isfinite(w)):
         raise ValueError("weights must be finite and > 0")
     if np.any(~(m > 0)) or np.any(m > 1):
@@ -308,8 +310,14 @@ def _context_centre(R: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.
     return Rc - mu, mu
 
 
-def truncated_svd_head(target: Target, d: int, *, floor: float | None = None, method: str = "auto",
-                       return_factors: bool = False):
+def truncated_svd_head(
+    target: Target,
+    d: int,
+    *,
+    floor: float | None = None,
+    method: str = "auto",
+    return_factors: bool = False,
+):
     """Logits of the truncated-SVD head: ``Z = D_pi^{-1/2} (R_pi)_d`` (``+ 1 mu^T`` with bias).
 
     ``R = log P`` for full support, else ``log max(P, floor)``; ``R_pi = D_pi^{1/2} R C``
@@ -329,7 +337,9 @@ def truncated_svd_head(target: Target, d: int, *, floor: float | None = None, me
     """
     d = _v.check_rank(d)
     if floor is None and not target.has_full_support:
-        raise ValueError("target has zeros: pass floor > 0 to build reference logits log max(P, floor)")
+        raise ValueError(
+            "target has zeros: pass floor > 0 to build reference logits log max(P, floor)"
+        )
     R = _reference_logits(target, floor)
     w = np.asarray(target.weights)
     if target.bias:
@@ -338,8 +348,12 @@ def truncated_svd_head(target: Target, d: int, *, floor: float | None = None, me
         Rc, mu = centring_matrix_apply(R), None
     sq = np.sqrt(w)[:, None]
     Rpi = Rc * sq
-    noise = log_prob_noise_scale(target) if floor is None else float(np.sqrt(w @ (R * R).sum(axis=1)))
-    U, s, Vt, spec = truncated_svd_with_spectrum(Rpi, min(d, min(Rpi.shape)), method=method, noise_scale=noise)
+    noise = (
+        log_prob_noise_scale(target) if floor is None else float(np.sqrt(w @ (R * R).sum(axis=1)))
+    )
+    U, s, Vt, spec = truncated_svd_with_spectrum(
+        Rpi, min(d, min(Rpi.shape)), method=method, noise_scale=noise
+    )
     if return_factors:
         r = np.sqrt(s)
         return (U * r) / sq, Vt.T * r, mu
@@ -384,21 +398,40 @@ def _fixed_feature_bounds(target: Target, d: int) -> dict:
     w = np.asarray(target.weights)
     mean_norm = float(w @ np.linalg.norm(X, axis=1)) / float(w.sum())
     s_head = np.linalg.svd(W, compute_uv=False)
-    tail_x = factored_svd(np.sqrt(w)[:, None] * X, W - W.mean(axis=0), shape=target.shape).spectrum.tail(d)
+    tail_x = factored_svd(
+        np.sqrt(w)[:, None] * X, W - W.mean(axis=0), shape=target.shape
+    ).spectrum.tail(d)
     scale = float(w.sum())  # the Theorem P forms are stated for weights summing to 1
     proof = "proofs/theorem_p.md"
     return {
-        "P_paper": BoundValue("P_paper", scale * theorem_p_paper(s_head, d, mean_norm), "upper",
-                              "Theorem P, the seed paper's form 2 E||x|| sqrt(sum_{k>d} sigma_k(W*)^2)", proof),
-        "P_operator": BoundValue("P_operator", scale * theorem_p_operator(s_head, d, mean_norm), "upper",
-                                 "Theorem P, operator form sqrt(2) sigma_{d+1}(W*) E||x||", proof),
-        "P_representation": BoundValue("P_representation", float(theorem_p_representation(tail_x, teacher=True)),
-                                       "upper", "Theorem P, representation-aware min(tau_X^2/4, sqrt(2) tau_X)", proof),
+        "P_paper": BoundValue(
+            "P_paper",
+            scale * theorem_p_paper(s_head, d, mean_norm),
+            "upper",
+            "Theorem P, the seed paper's form 2 E||x|| sqrt(sum_{k>d} sigma_k(W*)^2)",
+            proof,
+        ),
+        "P_operator": BoundValue(
+            "P_operator",
+            scale * theorem_p_operator(s_head, d, mean_norm),
+            "upper",
+            "Theorem P, operator form sqrt(2) sigma_{d+1}(W*) E||x||",
+            proof,
+        ),
+        "P_representation": BoundValue(
+            "P_representation",
+            float(theorem_p_representation(tail_x, teacher=True)),
+            "upper",
+            "Theorem P, representation-aware min(tau_X^2/4, sqrt(2) tau_X)",
+            proof,
+        ),
     }
 
 
 # ---------------------------------------------------------------------------- Lemma R
-def restriction_candidates(target: Target, d: int, max_candidates: int = 2) -> list[tuple[str, np.ndarray]]:
+def restriction_candidates(
+    target: Target, d: int, max_candidates: int = 2
+) -> list[tuple[str, np.ndarray]]:
     """Vocabulary subsets ``S`` tried by Lemma R: the top-``k`` tokens of ``pbar = pi^T P``.
 
     The full vocabulary, then sizes ``k = (d + 2) * 4^j <= V/2`` (at most ``max_candidates``
@@ -462,7 +495,9 @@ def _support_biclique(target: Target, d: int, max_tokens: int | None = None):
         S.remove(best)
 
 
-def _lemma_r_lower(target: Target, d: int, method: str, full_tail: float | None = None) -> tuple[float, str]:
+def _lemma_r_lower(
+    target: Target, d: int, method: str, full_tail: float | None = None
+) -> tuple[float, str]:
     """Best Theorem L value over the Lemma R candidates, and which subset won.
 
     ``full_tail`` is ``T_d`` of the whole target when already known (full support).
@@ -483,7 +518,9 @@ def _lemma_r_lower(target: Target, d: int, method: str, full_tail: float | None 
             T = full_tail
         else:
             Api = centred_log_prob_matrix(sub)
-            T = top_singular_values(Api, d + 1, method=method, noise_scale=log_prob_noise_scale(sub)).tail(d)
+            T = top_singular_values(
+                Api, d + 1, method=method, noise_scale=log_prob_noise_scale(sub)
+            ).tail(d)
         m = sub.min_probs()
         val = theorem_l(T, sub.weights, m)
         if val > best:
@@ -500,7 +537,15 @@ _PROOF = {
 }
 
 
-def bounds(target: Target, d: int, *, method: str = "auto", floors=None, solve: bool = False, solve_kwargs=None) -> Sandwich:
+def bounds(
+    target: Target,
+    d: int,
+    *,
+    method: str = "auto",
+    floors=None,
+    solve: bool = False,
+    solve_kwargs=None,
+) -> Sandwich:
     """Every certified bound and closed-form estimate of ``G*(d)`` for a target.
 
     Parameters
@@ -562,19 +607,41 @@ def bounds(target: Target, d: int, *, method: str = "auto", floors=None, solve: 
             Z, spec = truncated_svd_head(target, d, method=method)
             T = spec.tail(d)
             u_trunc = 0.0 if T == 0.0 else target.gap(Z)
-        details["U_trunc"] = BoundValue("U_trunc", u_trunc, "upper", "Theorem U (explicit truncated-SVD head)", _PROOF["U"])
-        details["U_quad"] = BoundValue("U_quad", float(theorem_u_quadratic(T)), "upper", "Theorem U (Lemma S): T_d/4", _PROOF["U"])
-        details["U_osc"] = BoundValue("U_osc", float(theorem_u_oscillation(T)), "upper", "Theorem U (Lemma O): sqrt(2 T_d)", _PROOF["U"])
+        details["U_trunc"] = BoundValue(
+            "U_trunc", u_trunc, "upper", "Theorem U (explicit truncated-SVD head)", _PROOF["U"]
+        )
+        details["U_quad"] = BoundValue(
+            "U_quad",
+            float(theorem_u_quadratic(T)),
+            "upper",
+            "Theorem U (Lemma S): T_d/4",
+            _PROOF["U"],
+        )
+        details["U_osc"] = BoundValue(
+            "U_osc",
+            float(theorem_u_oscillation(T)),
+            "upper",
+            "Theorem U (Lemma O): sqrt(2 T_d)",
+            _PROOF["U"],
+        )
         m = target.min_probs()
-        details["L_thm"] = BoundValue("L_thm", theorem_l(T, target.weights, m), "lower", "Theorem L", _PROOF["L"])
+        details["L_thm"] = BoundValue(
+            "L_thm", theorem_l(T, target.weights, m), "lower", "Theorem L", _PROOF["L"]
+        )
         if T == 0.0:
             e1 = 0.0
         elif target.storage == "factored":
             e1 = float(estimate_e1(factored_spectrum(target, fisher=True).spectrum.tail(d)))
         else:
             Fm = fisher_weighted_matrix(target)
-            e1 = float(estimate_e1(top_singular_values(Fm, min(d + 1, min(Fm.shape)), method=method).tail(d)))
-        details["E_1"] = BoundValue("E_1", e1, "estimate", "closed-form spectral estimate (not a bound)", _PROOF["E"])
+            e1 = float(
+                estimate_e1(
+                    top_singular_values(Fm, min(d + 1, min(Fm.shape)), method=method).tail(d)
+                )
+            )
+        details["E_1"] = BoundValue(
+            "E_1", e1, "estimate", "closed-form spectral estimate (not a bound)", _PROOF["E"]
+        )
         estimates["E_1"] = e1
     else:
         if floors is None:
@@ -586,16 +653,34 @@ def bounds(target: Target, d: int, *, method: str = "auto", floors=None, solve: 
             Z, spec = truncated_svd_head(target, d, floor=fl, method=method)
             g_trunc = target.gap(Z)
             R = _reference_logits(target, fl)
-            g_ref = float(theorem_u_reference(target.gap(R), spec.tail(d), float(np.sum(target.weights))))
+            g_ref = float(
+                theorem_u_reference(target.gap(R), spec.tail(d), float(np.sum(target.weights)))
+            )
             if g_trunc < best_trunc[0]:
                 best_trunc = (g_trunc, f"floor {fl:.3g}")
             if g_ref < best_ref[0]:
                 best_ref = (g_ref, f"floor {fl:.3g}")
-        details["U_trunc"] = BoundValue("U_trunc", best_trunc[0], "upper", "Theorem U (explicit truncated-SVD head of log max(P, floor))", _PROOF["U"], best_trunc[1])
-        details["U_ref"] = BoundValue("U_ref", best_ref[0], "upper", "Theorem U' (reference logits): G(R) + sqrt(2) tau_d(R)", _PROOF["U"], best_ref[1])
+        details["U_trunc"] = BoundValue(
+            "U_trunc",
+            best_trunc[0],
+            "upper",
+            "Theorem U (explicit truncated-SVD head of log max(P, floor))",
+            _PROOF["U"],
+            best_trunc[1],
+        )
+        details["U_ref"] = BoundValue(
+            "U_ref",
+            best_ref[0],
+            "upper",
+            "Theorem U' (reference logits): G(R) + sqrt(2) tau_d(R)",
+            _PROOF["U"],
+            best_ref[1],
+        )
 
     lr, label = _lemma_r_lower(target, d, method, full_tail=T if target.has_full_support else None)
-    details["L_restricted"] = BoundValue("L_restricted", lr, "lower", "Theorem L on a Lemma R restriction", _PROOF["R"], label)
+    details["L_restricted"] = BoundValue(
+        "L_restricted", lr, "lower", "Theorem L on a Lemma R restriction", _PROOF["R"], label
+    )
 
     if solve:
         from .fisher import _fisher_value, fisher_solution
@@ -609,18 +694,38 @@ def bounds(target: Target, d: int, *, method: str = "auto", floors=None, solve: 
             kwargs.setdefault("fisher_logits", Zf)
         sol = _solve(target, d_eff, **kwargs)
         flag = "converged" if sol.converged else "NOT converged"
-        details["solver"] = BoundValue("solver", sol.gap, "solver", "gap of the solver's explicit head (certified upper)",
-                                       "docs/theory.md §4", f"{flag}, grad {sol.grad_norm:.1e}, {sol.iterations} it")
+        details["solver"] = BoundValue(
+            "solver",
+            sol.gap,
+            "solver",
+            "gap of the solver's explicit head (certified upper)",
+            "docs/theory.md §4",
+            f"{flag}, grad {sol.grad_norm:.1e}, {sol.iterations} it",
+        )
         ef = _fisher_value(target, Zf)
-        details["E_F"] = BoundValue("E_F", ef, "estimate", "second-order (Fisher) estimate (not a bound)", _PROOF["E"])
+        details["E_F"] = BoundValue(
+            "E_F", ef, "estimate", "second-order (Fisher) estimate (not a bound)", _PROOF["E"]
+        )
         estimates["E_F"] = ef
         for name in ("E_1", "E_F"):
             if name in estimates:
-                estimates[f"{name}/solver"] = estimates[name] / sol.gap if sol.gap > 0 else (1.0 if estimates[name] == 0 else np.inf)
+                estimates[f"{name}/solver"] = (
+                    estimates[name] / sol.gap
+                    if sol.gap > 0
+                    else (1.0 if estimates[name] == 0 else np.inf)
+                )
 
     lower = max(b.value for b in details.values() if b.kind == "lower")
     upper = min(b.value for b in details.values() if b.kind in ("upper", "solver"))
-    return Sandwich(d=d, bias=target.bias, lower=lower, upper=upper, entropy=target.entropy(), estimates=estimates, details=details)
+    return Sandwich(
+        d=d,
+        bias=target.bias,
+        lower=lower,
+        upper=upper,
+        entropy=target.entropy(),
+        estimates=estimates,
+        details=details,
+    )
 
 
 def bounds_from_spectrum(
@@ -669,26 +774,51 @@ def bounds_from_spectrum(
         if not np.isfinite(frobenius_sq) or frobenius_sq < 0:
             raise ValueError("frobenius_sq must be finite and >= 0")
         if float(np.sum(s**2)) > frobenius_sq * (1 + 1e-12) + 1e-300:
-            raise ValueError("frobenius_sq is smaller than the sum of the given squared singular values")
+            raise ValueError(
+                "frobenius_sq is smaller than the sum of the given squared singular values"
+            )
         T = tail_from_top(s, frobenius_sq, d)
     details = {
-        "U_quad": BoundValue("U_quad", float(theorem_u_quadratic(T)), "upper", "Theorem U (Lemma S): T_d/4", _PROOF["U"]),
-        "U_osc": BoundValue("U_osc", float(theorem_u_oscillation(T)), "upper", "Theorem U (Lemma O): sqrt(2 T_d)", _PROOF["U"]),
+        "U_quad": BoundValue(
+            "U_quad",
+            float(theorem_u_quadratic(T)),
+            "upper",
+            "Theorem U (Lemma S): T_d/4",
+            _PROOF["U"],
+        ),
+        "U_osc": BoundValue(
+            "U_osc",
+            float(theorem_u_oscillation(T)),
+            "upper",
+            "Theorem U (Lemma O): sqrt(2 T_d)",
+            _PROOF["U"],
+        ),
     }
     if weights is not None and min_probs is not None:
-        details["L_thm"] = BoundValue("L_thm", theorem_l(T, weights, min_probs), "lower", "Theorem L", _PROOF["L"])
+        details["L_thm"] = BoundValue(
+            "L_thm", theorem_l(T, weights, min_probs), "lower", "Theorem L", _PROOF["L"]
+        )
     else:
-        details["L_trivial"] = BoundValue("L_trivial", 0.0, "lower", "G >= 0 (pass weights and min_probs for Theorem L)", _PROOF["L"])
+        details["L_trivial"] = BoundValue(
+            "L_trivial",
+            0.0,
+            "lower",
+            "G >= 0 (pass weights and min_probs for Theorem L)",
+            _PROOF["L"],
+        )
     estimates = {}
     if fisher_singular_values is not None:
         f = _check_singular_values(fisher_singular_values)
         e1 = float(estimate_e1(np.sum(f[d:] ** 2)))
-        details["E_1"] = BoundValue("E_1", e1, "estimate", "closed-form spectral estimate (not a bound)", _PROOF["E"])
+        details["E_1"] = BoundValue(
+            "E_1", e1, "estimate", "closed-form spectral estimate (not a bound)", _PROOF["E"]
+        )
         estimates["E_1"] = e1
     lower = max(b.value for b in details.values() if b.kind == "lower")
     upper = min(b.value for b in details.values() if b.kind == "upper")
-    return Sandwich(d=d, bias=bias, lower=lower, upper=upper, entropy=None, estimates=estimates, details=details)
-
+    return Sandwich(
+        d=d, bias=bias, lower=lower, upper=upper, entropy=None, estimates=estimates, details=details
+    )
 
 
 class _CallableModule(types.ModuleType):

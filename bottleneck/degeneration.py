@@ -150,7 +150,9 @@ def spectrum_report(W=None, *, values=None) -> dict:
     }
 
 
-def layer_anisotropy(model, input_ids, *, attention_mask=None, max_tokens: int | None = None) -> np.ndarray:
+def layer_anisotropy(
+    model, input_ids, *, attention_mask=None, max_tokens: int | None = None
+) -> np.ndarray:
     """Anisotropy of every layer's token representations of a causal LM.
 
     Runs ``model(input_ids, output_hidden_states=True)`` (Hugging Face convention: entry 0

@@ -18,7 +18,15 @@ from .target import Target
 __all__ = ["fisher_estimate", "fisher_solution"]
 
 
-def _solve_fisher(target: Target, d: int, *, tol: float, max_iter: int, device: str, max_seconds: float | None = None):
+def _solve_fisher(
+    target: Target,
+    d: int,
+    *,
+    tol: float,
+    max_iter: int,
+    device: str,
+    max_seconds: float | None = None,
+):
     import torch
 
     from ._objective import FisherObjective, resolve_device
@@ -30,11 +38,16 @@ def _solve_fisher(target: Target, d: int, *, tol: float, max_iter: int, device: 
     # start: truncated SVD of the (floor-clipped where p = 0) weighted log-probabilities
     from .bounds import truncated_svd_head
 
-    floor = None if target.has_full_support else float(np.asarray(target.probs)[np.asarray(target.probs) > 0].min())
+    floor = (
+        None
+        if target.has_full_support
+        else float(np.asarray(target.probs)[np.asarray(target.probs) > 0].min())
+    )
     Z0, _ = truncated_svd_head(target, d, floor=floor)
     H0, W0, b0 = _factor(Z0, d, target.bias)
-    H, W, b, grad_norm, iters, _ = minimize_factors_newton(obj, H0, W0, b0, tol=tol, max_iter=max_iter,
-                                                            max_seconds=max_seconds)
+    H, W, b, grad_norm, iters, _ = minimize_factors_newton(
+        obj, H0, W0, b0, tol=tol, max_iter=max_iter, max_seconds=max_seconds
+    )
     Z = H @ W.T
     if b is not None:
         Z = Z + b
@@ -49,8 +62,15 @@ def _fisher_value(target: Target, Z: np.ndarray) -> float:
     return 0.5 * float(np.asarray(target.weights) @ var)
 
 
-def fisher_solution(target: Target, d: int, *, tol: float = 1e-10, max_iter: int = 500, device: str = "auto",
-                    max_seconds: float | None = None) -> np.ndarray:
+def fisher_solution(
+    target: Target,
+    d: int,
+    *,
+    tol: float = 1e-10,
+    max_iter: int = 500,
+    device: str = "auto",
+    max_seconds: float | None = None,
+) -> np.ndarray:
     """Logits ``M`` (rank ``<= d``, plus bias row if ``target.bias``) minimising the Fisher model.
 
     A feasible head for :func:`bottleneck.solve`; see :func:`fisher_estimate`.
@@ -60,11 +80,20 @@ def fisher_solution(target: Target, d: int, *, tol: float = 1e-10, max_iter: int
     d = _v.check_rank(d)
     if d > min(target.shape):
         raise ValueError(f"d = {d} exceeds min(N, V) = {min(target.shape)}")
-    return _solve_fisher(target, d, tol=tol, max_iter=max_iter, device=device, max_seconds=max_seconds)[0]
+    return _solve_fisher(
+        target, d, tol=tol, max_iter=max_iter, device=device, max_seconds=max_seconds
+    )[0]
 
 
-def fisher_estimate(target: Target, d: int, *, tol: float = 1e-10, max_iter: int = 500, device: str = "auto",
-                    max_seconds: float | None = None) -> float:
+def fisher_estimate(
+    target: Target,
+    d: int,
+    *,
+    tol: float = 1e-10,
+    max_iter: int = 500,
+    device: str = "auto",
+    max_seconds: float | None = None,
+) -> float:
     """Second-order estimate ``E_F(d) = 1/2 min_{rank M <= d} sum_i pi_i Var_{p_i}(a_i - m_i)``.
 
     Parameters
@@ -95,5 +124,7 @@ def fisher_estimate(target: Target, d: int, *, tol: float = 1e-10, max_iter: int
     """
     if not isinstance(target, Target):
         raise ValueError(f"target must be a bottleneck.Target; got {type(target).__name__}")
-    Z = fisher_solution(target, d, tol=tol, max_iter=max_iter, device=device, max_seconds=max_seconds)
+    Z = fisher_solution(
+        target, d, tol=tol, max_iter=max_iter, device=device, max_seconds=max_seconds
+    )
     return _fisher_value(target, Z)

@@ -33,7 +33,17 @@ import torch
 from ._objective import resolve_device
 from .target import Target
 
-__all__ = ["LowRankHead", "logit_svd_weight", "rank_curve", "HeadFit", "LrSweep", "fit_head", "lr_sweep", "evaluate_head", "head_gap"]
+__all__ = [
+    "LowRankHead",
+    "logit_svd_weight",
+    "rank_curve",
+    "HeadFit",
+    "LrSweep",
+    "fit_head",
+    "lr_sweep",
+    "evaluate_head",
+    "head_gap",
+]
 
 INITS = ("normal", "svd", "logit_svd")
 
@@ -68,15 +78,28 @@ class LowRankHead(torch.nn.Module):
     dtype : torch.dtype
     """
 
-    def __init__(self, in_features: int, vocab_size: int, rank: int, *, bias: bool = False, init: str = "normal",
-                 init_std: float = 1.0, weight=None, features=None, seed: int = 0,
-                 dtype: torch.dtype = torch.float32):
+    def __init__(
+        self,
+        in_features: int,
+        vocab_size: int,
+        rank: int,
+        *,
+        bias: bool = False,
+        init: str = "normal",
+        init_std: float = 1.0,
+        weight=None,
+        features=None,
+        seed: int = 0,
+        dtype: torch.dtype = torch.float32,
+    ):
         super().__init__()
         for name, v in (("in_features", in_features), ("vocab_size", vocab_size), ("rank", rank)):
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer; got {v!r}")
         if rank > min(in_features, vocab_size):
-            raise ValueError(f"rank must be <= min(in_features, vocab_size) = {min(in_features, vocab_size)}; got {rank}")
+            raise ValueError(
+                f"rank must be <= min(in_features, vocab_size) = {min(in_features, vocab_size)}; got {rank}"
+            )
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}; got {init!r}")
         self.rank = int(rank)
@@ -91,7 +114,9 @@ class LowRankHead(torch.nn.Module):
                 raise ValueError(f"init={init!r} needs weight= (V, D), e.g. the pretrained head")
             Wt = np.asarray(weight, dtype=np.float64)
             if Wt.shape != (vocab_size, in_features):
-                raise ValueError(f"weight must have shape (vocab_size, in_features) = {(vocab_size, in_features)}; got {Wt.shape}")
+                raise ValueError(
+                    f"weight must have shape (vocab_size, in_features) = {(vocab_size, in_features)}; got {Wt.shape}"
+                )
             if not np.isfinite(Wt).all():
                 raise ValueError("weight has non-finite entries")
             if init == "svd":
@@ -130,7 +155,9 @@ class LowRankHead(torch.nn.Module):
 def _logit_svd_factors(weight: np.ndarray, features, rank: int) -> tuple[np.ndarray, np.ndarray]:
     X = np.asarray(features, dtype=np.float64)
     if X.ndim != 2 or X.shape[1] != weight.shape[1] or not np.isfinite(X).all():
-        raise ValueError(f"features must be a finite (N, {weight.shape[1]}) array; got shape {X.shape}")
+        raise ValueError(
+            f"features must be a finite (N, {weight.shape[1]}) array; got shape {X.shape}"
+        )
     Wc = weight - weight.mean(axis=0)
     evals, evecs = np.linalg.eigh(X.T @ X)
     keep = evals > evals.max() * X.shape[1] * np.finfo(np.float64).eps
@@ -153,7 +180,9 @@ def logit_svd_weight(weight, features, rank: int) -> np.ndarray:
     """
     Wt = np.asarray(weight, dtype=np.float64)
     if Wt.ndim != 2 or not 1 <= rank <= min(Wt.shape):
-        raise ValueError(f"weight must be (V, D) and 1 <= rank <= min(V, D); got {Wt.shape}, rank {rank}")
+        raise ValueError(
+            f"weight must be (V, D) and 1 <= rank <= min(V, D); got {Wt.shape}, rank {rank}"
+        )
     A, B = _logit_svd_factors(Wt, features, rank)
     return A @ B
 
@@ -200,7 +229,9 @@ def _as_targets(targets, n: int):
     """``("tokens", int64 (N,))``, ``("distribution", Target)``; ValueError otherwise."""
     if isinstance(targets, Target):
         if targets.n_contexts != n:
-            raise ValueError(f"the target has {targets.n_contexts} contexts but features have {n} rows")
+            raise ValueError(
+                f"the target has {targets.n_contexts} contexts but features have {n} rows"
+            )
         return "distribution", targets
     arr = np.asarray(targets)
     if arr.ndim == 1:
@@ -244,12 +275,17 @@ class _TeacherRows:
         self.factors = None
         if target.storage == "factored":
             X, W, b = target.factors
-            self.factors = (X, torch.tensor(np.asarray(W), device=device, dtype=dtype),
-                            None if b is None else torch.tensor(np.asarray(b), device=device, dtype=dtype))
+            self.factors = (
+                X,
+                torch.tensor(np.asarray(W), device=device, dtype=dtype),
+                None if b is None else torch.tensor(np.asarray(b), device=device, dtype=dtype),
+            )
 
     def __call__(self, idx: np.ndarray) -> torch.Tensor:
         if self.factors is None:
-            return torch.from_numpy(self.target.rows(idx)[0]).to(device=self.device, dtype=self.dtype)
+            return torch.from_numpy(self.target.rows(idx)[0]).to(
+                device=self.device, dtype=self.dtype
+            )
         X, W, b = self.factors
         z = torch.from_numpy(np.asarray(X[idx])).to(device=self.device, dtype=self.dtype) @ W.T
         return torch.softmax(z if b is None else z + b, dim=-1)
@@ -273,7 +309,9 @@ def _row_weights(mode: str, targets, weights, n: int) -> np.ndarray:
     return w
 
 
-def evaluate_head(head: LowRankHead, features, targets, *, weights=None, index=None, chunk_size: int = 1024) -> dict:
+def evaluate_head(
+    head: LowRankHead, features, targets, *, weights=None, index=None, chunk_size: int = 1024
+) -> dict:
     """Weighted cross-entropy, top-1 accuracy and (distillation) entropy/gap of ``head``.
 
     ``loss = sum_i w_i CE_i / sum_i w_i`` over the rows ``index`` (all rows by default),
@@ -295,7 +333,7 @@ def evaluate_head(head: LowRankHead, features, targets, *, weights=None, index=N
         A, B = head.A.double(), head.B.double()
         b = None if head.bias is None else head.bias.double()
         for start in range(0, idx.size, chunk_size):
-            rows = idx[start:start + chunk_size]
+            rows = idx[start : start + chunk_size]
             x = torch.from_numpy(np.asarray(X[rows], dtype=np.float64)).to(dev)
             z = (x @ B.T) @ A.T
             if b is not None:
@@ -307,7 +345,9 @@ def evaluate_head(head: LowRankHead, features, targets, *, weights=None, index=N
             truth = y if mode == "tokens" else y.argmax(dim=1)
             acc += float(wr @ (pred == truth).double())
             if mode == "distribution":
-                ent += float(wr @ -(y * torch.where(y > 0, torch.log(y), torch.zeros_like(y))).sum(dim=1))
+                ent += float(
+                    wr @ -(y * torch.where(y > 0, torch.log(y), torch.zeros_like(y))).sum(dim=1)
+                )
             wsum += float(wr.sum())
     out = {"loss": loss / wsum, "accuracy": acc / wsum, "entropy": None, "gap": None}
     if mode == "distribution":
@@ -321,8 +361,14 @@ def head_gap(head: LowRankHead, features, target: Target) -> float:
     logits ``Z = (X B^T) A^T (+ b)`` on ``target`` (all rows, the target's weights), via
     :meth:`Target.gap_factors`; ``>= G*(r)`` by proofs/rank_fact.md (Corollary H)."""
     X = _check_features(features)
-    if not isinstance(target, Target) or target.n_contexts != X.shape[0] or target.vocab_size != head.A.shape[0]:
-        raise ValueError("target must be a bottleneck.Target with one row per feature row and the head's vocabulary")
+    if (
+        not isinstance(target, Target)
+        or target.n_contexts != X.shape[0]
+        or target.vocab_size != head.A.shape[0]
+    ):
+        raise ValueError(
+            "target must be a bottleneck.Target with one row per feature row and the head's vocabulary"
+        )
     H, W, b = head.factors(X)
     return target.gap_factors(H, W, b)
 
@@ -332,7 +378,9 @@ def _lr_at(step: int, steps: int, lr: float, warmup_steps: int, final_fraction: 
     if step < warmup_steps:
         return lr * (step + 1) / warmup_steps
     t = (step - warmup_steps) / max(steps - warmup_steps, 1)
-    return lr * (final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+    return lr * (
+        final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+    )
 
 
 def fit_head(
@@ -419,9 +467,15 @@ def fit_head(
         if vocab_size is not None and vocab_size != vocab:
             raise ValueError(f"vocab_size={vocab_size} but the target has {vocab} tokens")
     else:
-        vocab = vocab_size if vocab_size is not None else (None if init_weight is None else np.shape(init_weight)[0])
+        vocab = (
+            vocab_size
+            if vocab_size is not None
+            else (None if init_weight is None else np.shape(init_weight)[0])
+        )
         if vocab is None:
-            raise ValueError("token targets need the vocabulary size: pass vocab_size= (or init_weight=)")
+            raise ValueError(
+                "token targets need the vocabulary size: pass vocab_size= (or init_weight=)"
+            )
         if tg.max() >= vocab:
             raise ValueError(f"token id {int(tg.max())} >= vocab_size {vocab}")
     if not (np.isfinite(lr) and lr > 0):
@@ -440,7 +494,11 @@ def fit_head(
         n_eval = max(1, int(round(held_out * n)))
         if n_eval >= n:
             raise ValueError(f"held_out={held_out} leaves no training rows out of {n}")
-        eval_index, train_index, eval_on = np.sort(perm[:n_eval]), np.sort(perm[n_eval:]), "held-out"
+        eval_index, train_index, eval_on = (
+            np.sort(perm[:n_eval]),
+            np.sort(perm[n_eval:]),
+            "held-out",
+        )
     else:
         train_index, eval_index, eval_on = np.arange(n), np.arange(n), "train"
     if not (w[train_index] > 0).any():
@@ -448,14 +506,33 @@ def fit_head(
 
     dev = resolve_device(device)
     if isinstance(init, LowRankHead):
-        if (init.B.shape[1], init.A.shape[0], init.rank, init.bias is not None) != (dim, vocab, rank, bias):
-            raise ValueError(f"the start head has (D, V, r, bias) = {(init.B.shape[1], init.A.shape[0], init.rank, init.bias is not None)}; "
-                             f"this fit needs {(dim, vocab, rank, bias)}")
+        if (init.B.shape[1], init.A.shape[0], init.rank, init.bias is not None) != (
+            dim,
+            vocab,
+            rank,
+            bias,
+        ):
+            raise ValueError(
+                f"the start head has (D, V, r, bias) = {(init.B.shape[1], init.A.shape[0], init.rank, init.bias is not None)}; "
+                f"this fit needs {(dim, vocab, rank, bias)}"
+            )
         head = copy.deepcopy(init).to(device=dev, dtype=dtype)
     else:
-        head = LowRankHead(dim, vocab, rank, bias=bias, init=init, init_std=init_std, weight=init_weight,
-                           features=X[train_index] if init == "logit_svd" else None, seed=seed, dtype=dtype).to(dev)
-    opt = torch.optim.AdamW(head.parameters(), lr=lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=weight_decay)
+        head = LowRankHead(
+            dim,
+            vocab,
+            rank,
+            bias=bias,
+            init=init,
+            init_std=init_std,
+            weight=init_weight,
+            features=X[train_index] if init == "logit_svd" else None,
+            seed=seed,
+            dtype=dtype,
+        ).to(dev)
+    opt = torch.optim.AdamW(
+        head.parameters(), lr=lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=weight_decay
+    )
     warmup_steps = max(1, int(round(warmup * steps)))
     # sample rows with probability proportional to w, so the mean batch loss is unbiased
     probs = w[train_index] / w[train_index].sum()
@@ -469,7 +546,9 @@ def fit_head(
     for step in bar:
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, steps, lr, warmup_steps, final_lr_fraction)
-        rows = train_index[rng.choice(train_index.size, size=min(batch_size, train_index.size), p=probs)]
+        rows = train_index[
+            rng.choice(train_index.size, size=min(batch_size, train_index.size), p=probs)
+        ]
         x = torch.from_numpy(np.asarray(X[rows])).to(device=dev, dtype=dtype)
         y = _targets_of(mode, source, rows, dev, dtype)
         loss = _batch_loss(head(x), mode, y).mean()
@@ -497,15 +576,37 @@ def fit_head(
     else:
         ev = evaluate_head(head, X, tg, weights=w, index=eval_index)
         n_eval = eval_index.size
-    return HeadFit(head=head, rank=int(rank), lr=float(lr), steps=steps_done, mode=mode,
-                   eval_on=eval_on, eval_loss=ev["loss"], eval_accuracy=ev["accuracy"], eval_entropy=ev["entropy"],
-                   eval_gap=ev["gap"], train_curve=np.asarray(curve, dtype=np.float64).reshape(-1, 2),
-                   diverged=diverged, seconds=time.perf_counter() - t0, device=str(dev), n_train=train_index.size,
-                   n_eval=int(n_eval), train_index=train_index, eval_index=eval_index)
+    return HeadFit(
+        head=head,
+        rank=int(rank),
+        lr=float(lr),
+        steps=steps_done,
+        mode=mode,
+        eval_on=eval_on,
+        eval_loss=ev["loss"],
+        eval_accuracy=ev["accuracy"],
+        eval_entropy=ev["entropy"],
+        eval_gap=ev["gap"],
+        train_curve=np.asarray(curve, dtype=np.float64).reshape(-1, 2),
+        diverged=diverged,
+        seconds=time.perf_counter() - t0,
+        device=str(dev),
+        n_train=train_index.size,
+        n_eval=int(n_eval),
+        train_index=train_index,
+        eval_index=eval_index,
+    )
 
 
-def lr_sweep(features, targets, rank: int, lrs=(1e-3, 3e-3, 1e-2, 2e-2, 5e-2), *, progress: bool = True,
-             **fit_kwargs) -> LrSweep:
+def lr_sweep(
+    features,
+    targets,
+    rank: int,
+    lrs=(1e-3, 3e-3, 1e-2, 2e-2, 5e-2),
+    *,
+    progress: bool = True,
+    **fit_kwargs,
+) -> LrSweep:
     """:func:`fit_head` at every peak learning rate in ``lrs``; the best is the lowest
     evaluation loss among runs that did not diverge (the seed paper swept 1e-3 to 5e-2 per
     rank, App. B). All runs share the seed, hence the split and the initialisation.
@@ -527,9 +628,19 @@ def lr_sweep(features, targets, rank: int, lrs=(1e-3, 3e-3, 1e-2, 2e-2, 5e-2), *
     return LrSweep(best=min(ok, key=lambda f: f.eval_loss), table=table)
 
 
-def rank_curve(target: Target, ranks, *, features=None, lrs=(1e-2, 3e-2, 1e-1), steps: int = 1000,
-               batch_size: int | None = None, init_std: float = 0.1, seed: int = 0, progress: bool = True,
-               **fit_kwargs) -> list[dict]:
+def rank_curve(
+    target: Target,
+    ranks,
+    *,
+    features=None,
+    lrs=(1e-2, 3e-2, 1e-1),
+    steps: int = 1000,
+    batch_size: int | None = None,
+    init_std: float = 0.1,
+    seed: int = 0,
+    progress: bool = True,
+    **fit_kwargs,
+) -> list[dict]:
     """Gap of a trained rank-``r`` head on ``target`` for every ``r`` in ``ranks`` (nats/token).
 
     The curve "trained rank-d head" of the bound-vs-loss figures: for each ``r``,
@@ -557,12 +668,16 @@ def rank_curve(target: Target, ranks, *, features=None, lrs=(1e-2, 3e-2, 1e-1), 
             features, init_weight = target.factors[0], target.factors[1]
         else:
             if n > 4096:
-                raise ValueError(f"free context embeddings need an N x N identity; N = {n} > 4096: pass features=")
+                raise ValueError(
+                    f"free context embeddings need an N x N identity; N = {n} > 4096: pass features="
+                )
             features, init_weight = np.eye(n), None
     else:
         init_weight = fit_kwargs.pop("init_weight", None)
     X = _check_features(features)
-    init = fit_kwargs.pop("init", "logit_svd" if (factored and init_weight is not None) else "normal")
+    init = fit_kwargs.pop(
+        "init", "logit_svd" if (factored and init_weight is not None) else "normal"
+    )
     batch = batch_size or min(n, 1024)
     from tqdm.auto import tqdm
 
@@ -572,15 +687,43 @@ def rank_curve(target: Target, ranks, *, features=None, lrs=(1e-2, 3e-2, 1e-1), 
         t0 = time.perf_counter()
         start = None
         if init == "logit_svd":  # one start for every lr, and itself a candidate
-            start = LowRankHead(X.shape[1], v, r, bias=target.bias, init=init, weight=init_weight, features=X,
-                                dtype=torch.float64)
-        sweep = lr_sweep(X, target, r, lrs=lrs, steps=steps, batch_size=batch, init=start or init, init_std=init_std,
-                         init_weight=init_weight, bias=target.bias, held_out=0.0, seed=seed, progress=False,
-                         **fit_kwargs)
+            start = LowRankHead(
+                X.shape[1],
+                v,
+                r,
+                bias=target.bias,
+                init=init,
+                weight=init_weight,
+                features=X,
+                dtype=torch.float64,
+            )
+        sweep = lr_sweep(
+            X,
+            target,
+            r,
+            lrs=lrs,
+            steps=steps,
+            batch_size=batch,
+            init=start or init,
+            init_std=init_std,
+            init_weight=init_weight,
+            bias=target.bias,
+            held_out=0.0,
+            seed=seed,
+            progress=False,
+            **fit_kwargs,
+        )
         best_gap, best_lr = head_gap(sweep.best.head, X, target), sweep.best.lr
         if start is not None:
             start_gap = head_gap(start, X, target)
             if start_gap < best_gap:
                 best_gap, best_lr = start_gap, 0.0
-        rows.append({"d": r, "trained": best_gap, "trained_lr": best_lr, "trained_seconds": time.perf_counter() - t0})
+        rows.append(
+            {
+                "d": r,
+                "trained": best_gap,
+                "trained_lr": best_lr,
+                "trained_seconds": time.perf_counter() - t0,
+            }
+        )
     return rows

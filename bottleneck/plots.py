@@ -53,8 +53,13 @@ def plot_bounds_vs_rank(rows, title: str, path) -> None:
         keep = np.isfinite(vals) & (vals > 0) & (ds > 0)
         if keep.any():
             ax.plot(ds[keep], vals[keep], label=label, **style)
-    ax.set(xscale="log", yscale="log", xlabel="rank d of the head",
-           ylabel="gap above the entropy floor (nats / token)", title=title)
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="rank d of the head",
+        ylabel="gap above the entropy floor (nats / token)",
+        title=title,
+    )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     save_figure(fig, path)

@@ -19,7 +19,16 @@ from importlib import resources
 import numpy as np
 
 DATA_PACKAGE = "bottleneck.data"
-MODELS = ("pythia-70m", "pythia-160m", "pythia-410m", "pythia-1b", "pythia-1.4b", "pythia-2.8b", "pythia-6.9b", "pythia-12b")
+MODELS = (
+    "pythia-70m",
+    "pythia-160m",
+    "pythia-410m",
+    "pythia-1b",
+    "pythia-1.4b",
+    "pythia-2.8b",
+    "pythia-6.9b",
+    "pythia-12b",
+)
 FINAL_STEP = 143_000
 _STANDARD_VARIANTS = ("standard", "bf16")
 
@@ -28,7 +37,9 @@ def data_path(name: str):
     """Path-like handle of a packaged Pythia data file (e.g. ``"pythia_lambada_openai.csv"``)."""
     ref = resources.files(DATA_PACKAGE) / "pythia" / name
     if not ref.is_file():
-        raise FileNotFoundError(f"packaged Pythia file {name!r} not found under bottleneck/data/pythia/")
+        raise FileNotFoundError(
+            f"packaged Pythia file {name!r} not found under bottleneck/data/pythia/"
+        )
     return ref
 
 
@@ -54,7 +65,11 @@ def _read_csv(name: str) -> dict:
     table = {}
     for h, col in zip(header, cols):
         if any(v == "" for v in col):
-            table[h] = np.array([float(v) if v != "" else np.nan for v in col]) if _numeric(col) else np.array(col, dtype=object)
+            table[h] = (
+                np.array([float(v) if v != "" else np.nan for v in col])
+                if _numeric(col)
+                else np.array(col, dtype=object)
+            )
         else:
             table[h] = _convert(list(col))
     return table

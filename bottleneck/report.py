@@ -32,23 +32,47 @@ def sweep_sandwiches(target, ds, *, solve_seconds: float, progress: bool = True,
     out = []
     for d in tqdm(ds, desc=f"bounds {label}".strip(), disable=not progress):
         d = min(int(d), min(target.shape))
-        out.append(bounds(target, d, solve=True, solve_kwargs={"max_seconds": solve_seconds, "max_iter": 200}))
+        out.append(
+            bounds(
+                target, d, solve=True, solve_kwargs={"max_seconds": solve_seconds, "max_iter": 200}
+            )
+        )
     return out
 
 
-def bound_vs_loss_rows(target, ds, *, solve_seconds: float = 15.0, trained: bool = True, train_steps: int = 600,
-                       train_lrs=(3e-3, 1e-2, 3e-2), features=None, progress: bool = True, label: str = "") -> list[dict]:
+def bound_vs_loss_rows(
+    target,
+    ds,
+    *,
+    solve_seconds: float = 15.0,
+    trained: bool = True,
+    train_steps: int = 600,
+    train_lrs=(3e-3, 1e-2, 3e-2),
+    features=None,
+    progress: bool = True,
+    label: str = "",
+) -> list[dict]:
     """Rows of the bound-vs-loss figure: :func:`sweep_sandwiches` merged with
     :func:`bottleneck.heads.rank_curve` (columns ``trained``, ``trained_lr``) when ``trained``."""
-    rows = sandwich_rows(sweep_sandwiches(target, ds, solve_seconds=solve_seconds, progress=progress, label=label))
+    rows = sandwich_rows(
+        sweep_sandwiches(target, ds, solve_seconds=solve_seconds, progress=progress, label=label)
+    )
     if trained:
         from .heads import rank_curve
 
-        curve = rank_curve(target, [r["d"] for r in rows], features=features, lrs=train_lrs, steps=train_steps,
-                           progress=progress)
+        curve = rank_curve(
+            target,
+            [r["d"] for r in rows],
+            features=features,
+            lrs=train_lrs,
+            steps=train_steps,
+            progress=progress,
+        )
         for row, c in zip(rows, curve):
             row.update({k: c[k] for k in ("trained", "trained_lr")})
-            row["upper"] = min(row["upper"], c["trained"])  # an explicit head: a certified upper bound
+            row["upper"] = min(
+                row["upper"], c["trained"]
+            )  # an explicit head: a certified upper bound
     return rows
 
 
@@ -60,11 +84,19 @@ def check_rows(rows, *, rtol: float = 1e-9) -> None:
             raise ValueError(f"d={r['d']}: lower {r['lower']} > upper {r['upper']}")
         for name in ("solver", "U_trunc"):
             if name in r and not (r["upper"] - tol <= r[name]):
-                raise ValueError(f"d={r['d']}: {name} {r[name]} below the reported upper bound {r['upper']}")
+                raise ValueError(
+                    f"d={r['d']}: {name} {r[name]} below the reported upper bound {r['upper']}"
+                )
             if name in r and not r["lower"] - tol <= r[name]:
-                raise ValueError(f"d={r['d']}: {name} {r[name]} below the certified lower bound {r['lower']}")
-        if "trained" in r and not (r["lower"] - tol <= r["trained"] and r["upper"] - tol <= r["trained"]):
-            raise ValueError(f"d={r['d']}: trained head {r['trained']} outside [{r['lower']}, {r['upper']}] ordering")
+                raise ValueError(
+                    f"d={r['d']}: {name} {r[name]} below the certified lower bound {r['lower']}"
+                )
+        if "trained" in r and not (
+            r["lower"] - tol <= r["trained"] and r["upper"] - tol <= r["trained"]
+        ):
+            raise ValueError(
+                f"d={r['d']}: trained head {r['trained']} outside [{r['lower']}, {r['upper']}] ordering"
+            )
 
 
 def write_csv(rows, path) -> None:
@@ -76,17 +108,31 @@ def write_csv(rows, path) -> None:
 def read_csv(path) -> list[dict]:
     """Rows written by :func:`write_csv` (``d`` as int, every other column as float)."""
     with open(path, newline="") as fh:
-        return [{k: (int(v) if k == "d" else float(v) if v != "" else np.nan) for k, v in row.items()}
-                for row in csv.DictReader(fh)]
+        return [
+            {k: (int(v) if k == "d" else float(v) if v != "" else np.nan) for k, v in row.items()}
+            for row in csv.DictReader(fh)
+        ]
 
 
 def markdown_table(rows) -> str:
     """``| d | certified lower | solver | trained head | U_trunc | best closed form | E_1 | E_F |``."""
-    lines = ["| d | certified lower | solver | trained head | U_trunc | best closed form | E_1 | E_F |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| d | certified lower | solver | trained head | U_trunc | best closed form | E_1 | E_F |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         closed = min(r.get(k, np.inf) for k in CLOSED_FORMS)
-        cells = [r["d"], r["lower"], r.get("solver", np.nan), r.get("trained", np.nan), r.get("U_trunc", np.nan), closed,
-                 r.get("E_1", np.nan), r.get("E_F", np.nan)]
-        lines.append("| " + " | ".join(f"{c:.4g}" if isinstance(c, float) else str(c) for c in cells) + " |")
+        cells = [
+            r["d"],
+            r["lower"],
+            r.get("solver", np.nan),
+            r.get("trained", np.nan),
+            r.get("U_trunc", np.nan),
+            closed,
+            r.get("E_1", np.nan),
+            r.get("E_F", np.nan),
+        ]
+        lines.append(
+            "| " + " | ".join(f"{c:.4g}" if isinstance(c, float) else str(c) for c in cells) + " |"
+        )
     return "\n".join(lines)

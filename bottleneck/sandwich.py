@@ -102,9 +102,7 @@ class Sandwich:
             f"certified gap:  {self.lower:.6g} <= G*(d) <= {self.upper:.6g}   (nats/token)"
         )
         if self.entropy is not None:
-            lines.append(
-                f"certified loss: {self.loss_lower:.6g} <= L*(d) <= {self.loss_upper:.6g}"
-            )
+            lines.append(f"certified loss: {self.loss_lower:.6g} <= L*(d) <= {self.loss_upper:.6g}")
         order = {"lower": 0, "solver": 1, "upper": 2, "estimate": 3}
         rows = sorted(self.details.values(), key=lambda b: (order[b.kind], b.value))
         width = max((len(b.name) for b in rows), default=4)

@@ -45,7 +45,9 @@ def _check_points(N, T, L):
     L = np.asarray(L, dtype=np.float64).ravel()
     bad = np.flatnonzero(~np.isfinite(L))
     if bad.size:
-        raise ValueError(f"losses must be finite; entry {bad[0]} is {L[bad[0]]!r} (drop NaN rows first)")
+        raise ValueError(
+            f"losses must be finite; entry {bad[0]} is {L[bad[0]]!r} (drop NaN rows first)"
+        )
     if not (N.size == T.size == L.size):
         raise ValueError(f"N, T, L must have the same length; got {N.size}, {T.size}, {L.size}")
     return N, T, L
@@ -55,7 +57,9 @@ def law_value(params: dict, N, T) -> np.ndarray:
     """``L(N, T) = A N^{-alpha} + B T^{-beta} + E`` (nats/token when fitted to losses)."""
     N = np.asarray(N, dtype=np.float64)
     T = np.asarray(T, dtype=np.float64)
-    return params["A"] * N ** (-params["alpha"]) + params["B"] * T ** (-params["beta"]) + params["E"]
+    return (
+        params["A"] * N ** (-params["alpha"]) + params["B"] * T ** (-params["beta"]) + params["E"]
+    )
 
 
 def law_jacobian(params: dict, N, T) -> np.ndarray:
@@ -69,7 +73,13 @@ def law_jacobian(params: dict, N, T) -> np.ndarray:
     n_pow = N ** (-params["alpha"])
     t_pow = T ** (-params["beta"])
     return np.stack(
-        [n_pow, -params["A"] * np.log(N) * n_pow, t_pow, -params["B"] * np.log(T) * t_pow, np.ones_like(N)],
+        [
+            n_pow,
+            -params["A"] * np.log(N) * n_pow,
+            t_pow,
+            -params["B"] * np.log(T) * t_pow,
+            np.ones_like(N),
+        ],
         axis=1,
     )
 
@@ -109,7 +119,11 @@ class ScalingLaw:
 
     def predict(self, N, T) -> np.ndarray:
         """Predicted loss at ``(N, T)`` (broadcasting)."""
-        return law_value(self.params, _as_positive("N", N).reshape(np.shape(N)), _as_positive("T", T).reshape(np.shape(T)))
+        return law_value(
+            self.params,
+            _as_positive("N", N).reshape(np.shape(N)),
+            _as_positive("T", T).reshape(np.shape(T)),
+        )
 
     def jacobian(self, N, T) -> np.ndarray:
         """``dL/dparams`` at each point, shape ``(n, 5)`` (see :func:`law_jacobian`)."""
@@ -173,7 +187,9 @@ class ScalingLaw:
                 raise ValueError(f"fixed {k} = {v!r} must be finite (and > 0 unless it is E)")
         free = tuple(k for k in PARAM_NAMES if k not in fixed)
         if len(free) > N.size:
-            raise ValueError(f"{len(free)} free parameters {free} but only {N.size} points; freeze some with fixed=")
+            raise ValueError(
+                f"{len(free)} free parameters {free} but only {N.size} points; freeze some with fixed="
+            )
         if loss not in ("squared", "huber"):
             raise ValueError(f"loss must be 'squared' or 'huber'; got {loss!r}")
         if not free:
@@ -188,10 +204,15 @@ class ScalingLaw:
             boot = np.empty((bootstrap, len(free)))
             for b in range(bootstrap):
                 idx = rng.integers(0, N.size, N.size)
-                p = _fit_once(N[idx], T[idx], L[idx], fixed, free, loss, huber_delta, 1, warm=best[0])[0]
+                p = _fit_once(
+                    N[idx], T[idx], L[idx], fixed, free, loss, huber_delta, 1, warm=best[0]
+                )[0]
                 boot[b] = [p[k] for k in free]
             lo, hi = 100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2
-            intervals = {k: (float(np.percentile(boot[:, j], lo)), float(np.percentile(boot[:, j], hi))) for j, k in enumerate(free)}
+            intervals = {
+                k: (float(np.percentile(boot[:, j], lo)), float(np.percentile(boot[:, j], hi)))
+                for j, k in enumerate(free)
+            }
         return cls(best[0], free, best[1], N.size, intervals, loss, boot)
 
 
@@ -233,14 +254,25 @@ def _fit_once(N, T, L, fixed, free, loss, huber_delta, starts, warm=None):
         theta0 = np.clip(_pack(start, free), lower, upper)
         with np.errstate(over="ignore", invalid="ignore"):
             res = optimize.least_squares(
-                residuals, theta0, jac=jac, bounds=(lower, upper), method="trf",
-                loss="linear" if loss == "squared" else "huber", f_scale=huber_delta,
-                x_scale="jac", xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=5000,
+                residuals,
+                theta0,
+                jac=jac,
+                bounds=(lower, upper),
+                method="trf",
+                loss="linear" if loss == "squared" else "huber",
+                f_scale=huber_delta,
+                x_scale="jac",
+                xtol=1e-15,
+                ftol=1e-15,
+                gtol=1e-15,
+                max_nfev=5000,
             )
         if np.isfinite(res.cost) and res.cost < best_cost:
             best_params, best_cost = _unpack(res.x, free, fixed), float(res.cost)
     if best_params is None:
-        raise ValueError("the scaling-law fit failed from every starting point (non-finite residuals)")
+        raise ValueError(
+            "the scaling-law fit failed from every starting point (non-finite residuals)"
+        )
     if loss == "huber":
         best_cost *= huber_delta**2  # scipy reports the cost in units of f_scale^2
     return best_params, best_cost

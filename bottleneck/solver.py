@@ -31,7 +31,9 @@ from .target import DENSE_LIMIT, Target
 
 _FISHER_START_LIMIT = 2**22  # entries of P up to which the (dense) Fisher start is tried
 _FLOAT32_HVP_MIN = 2**18  # entries of P from which Newton's inner Hessian products run in float32
-_CG_MEMO_ELEMENTS = 2**24  # entries of CG products H d_k kept for the rerun after a rejected step (128 MiB in float64, 64 in float32)
+_CG_MEMO_ELEMENTS = (
+    2**24
+)  # entries of CG products H d_k kept for the rerun after a rejected step (128 MiB in float64, 64 in float32)
 
 __all__ = ["Solution", "solve", "sweep"]
 
@@ -105,7 +107,11 @@ def _svd_init(target: Target, d: int):
     copies of a target follow the same optimisation path). For targets with zeros, the
     floor of ``log max(P, floor)`` with the lowest gap among :func:`bounds.default_floors`,
     so the start is the head behind ``bounds(...).U_trunc`` and ``solve <= U_trunc``."""
-    from .bounds import default_floors, factored_truncated_head, truncated_svd_head  # late: bounds imports nothing from here
+    from .bounds import (
+        default_floors,
+        factored_truncated_head,
+        truncated_svd_head,
+    )  # late: bounds imports nothing from here
 
     if target.storage == "factored":
         H, W, b, _ = factored_truncated_head(target, d)
@@ -114,7 +120,10 @@ def _svd_init(target: Target, d: int):
         # Lanczos where it applies, as in spectrum._resolve (3x faster at 512 x 512, d = 8)
         method = "lanczos" if d + 1 <= min(target.shape) / 4 else "auto"
         floors = [None] if target.has_full_support else default_floors(target)
-        heads = [truncated_svd_head(target, d, floor=fl, return_factors=True, method=method) for fl in floors]
+        heads = [
+            truncated_svd_head(target, d, floor=fl, return_factors=True, method=method)
+            for fl in floors
+        ]
         H, W, b = min(heads, key=lambda f: target.gap_factors(*f)) if len(heads) > 1 else heads[0]
     Hp, Wp = np.zeros((H.shape[0], d)), np.zeros((W.shape[0], d))
     Hp[:, : H.shape[1]], Wp[:, : W.shape[1]] = H, W
@@ -187,9 +196,18 @@ def _start(obj, H0, W0, b0, clock):
     return t0, clock, H, W, b
 
 
-
-def minimize_factors(obj, H0, W0, b0, *, tol: float, max_iter: int, check_every: int = 25, clock=None,
-                     max_seconds: float | None = None):
+def minimize_factors(
+    obj,
+    H0,
+    W0,
+    b0,
+    *,
+    tol: float,
+    max_iter: int,
+    check_every: int = 25,
+    clock=None,
+    max_seconds: float | None = None,
+):
     """Minimise ``obj`` (a :class:`~bottleneck._objective.FactorObjective`) over factors.
 
     L-BFGS with strong Wolfe line search (torch) in diagonally preconditioned variables:
@@ -224,15 +242,23 @@ def minimize_factors(obj, H0, W0, b0, *, tol: float, max_iter: int, check_every:
             break
         with torch.no_grad():
             scales = obj.diag_curvature(H, W, b)
-            scales = [None if D is None else torch.sqrt(D + 1e-3 * D.mean() + 1e-300) for D in scales]
+            scales = [
+                None if D is None else torch.sqrt(D + 1e-3 * D.mean() + 1e-300) for D in scales
+            ]
         sH, sW, sb = scales
         X = (H * sH).requires_grad_(True)
         Y = (W * sW).requires_grad_(True)
         c = None if b is None else (b * sb).requires_grad_(True)
         params = [p for p in (X, Y, c) if p is not None and p.numel() > 0]
-        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=min(check_every, max_iter - iterations),
-                                history_size=50, tolerance_grad=0.0, tolerance_change=0.0,
-                                line_search_fn="strong_wolfe")
+        opt = torch.optim.LBFGS(
+            params,
+            lr=1.0,
+            max_iter=min(check_every, max_iter - iterations),
+            history_size=50,
+            tolerance_grad=0.0,
+            tolerance_change=0.0,
+            line_search_fn="strong_wolfe",
+        )
 
         def closure():
             with torch.no_grad():
@@ -251,15 +277,23 @@ def minimize_factors(obj, H0, W0, b0, *, tol: float, max_iter: int, check_every:
         with torch.no_grad():
             Hn, Wn = X.detach() / sH, Y.detach() / sW
             bn_ = None if c is None else c.detach() / sb
-            if not all(bool(torch.isfinite(t).all()) for t in (Hn, Wn) + (() if bn_ is None else (bn_,))):
+            if not all(
+                bool(torch.isfinite(t).all()) for t in (Hn, Wn) + (() if bn_ is None else (bn_,))
+            ):
                 raise FloatingPointError("non-finite factors")
             if relative:
                 obj.set_reference(None, None, None)
             new_value, grad_norm = obj.stationarity(Hn, Wn, bn_)
-        moved = max(float((Hn - H).abs().max()) if H.numel() else 0.0,
-                    float((Wn - W).abs().max()) if W.numel() else 0.0,
-                    0.0 if b is None else float((bn_ - b).abs().max()))
-        if relative_capable and not relative and abs(value - new_value) <= 1e-12 * max(abs(value), 1e-300):
+        moved = max(
+            float((Hn - H).abs().max()) if H.numel() else 0.0,
+            float((Wn - W).abs().max()) if W.numel() else 0.0,
+            0.0 if b is None else float((bn_ - b).abs().max()),
+        )
+        if (
+            relative_capable
+            and not relative
+            and abs(value - new_value) <= 1e-12 * max(abs(value), 1e-300)
+        ):
             relative = True
         H, W, b, value = Hn, Wn, bn_, new_value
         history.append((clock(), value))
@@ -273,8 +307,19 @@ def minimize_factors(obj, H0, W0, b0, *, tol: float, max_iter: int, check_every:
     return out(H), out(W), out(b), grad_norm, iterations, history
 
 
-def minimize_factors_newton(obj, H0, W0, b0, *, tol: float, max_iter: int, clock=None,
-                            max_seconds: float | None = None, max_cg: int = 100, hvp_dtype=None):
+def minimize_factors_newton(
+    obj,
+    H0,
+    W0,
+    b0,
+    *,
+    tol: float,
+    max_iter: int,
+    clock=None,
+    max_seconds: float | None = None,
+    max_cg: int = 100,
+    hvp_dtype=None,
+):
     """Trust-region Newton–CG (Steihaug–Toint) on the factors, exact Hessian products.
 
     In diagonally preconditioned variables (square root of the Gauss–Newton diagonal,
@@ -312,7 +357,10 @@ def minimize_factors_newton(obj, H0, W0, b0, *, tol: float, max_iter: int, clock
         return torch.cat([x.reshape(-1) for x in xs if x is not None])
 
     def unflat(v):
-        parts = [x.view(shape) for x, shape in zip(torch.split(v, sizes), (H.shape, W.shape, (W.shape[0],)))]
+        parts = [
+            x.view(shape)
+            for x, shape in zip(torch.split(v, sizes), (H.shape, W.shape, (W.shape[0],)))
+        ]
         return tuple(parts) + ((None,) if b is None else ())
 
     def dot(x, y):
@@ -324,7 +372,9 @@ def minimize_factors_newton(obj, H0, W0, b0, *, tol: float, max_iter: int, clock
         of the Hessian products, inexact Newton; the step is applied and judged in the
         objective's), the scaled gradient, its norm, and the list of CG products ``H d_k``
         (filled by the first CG run, reused by the reruns after a rejection)."""
-        S64 = flat([None if D is None else torch.sqrt(D + 1e-3 * D.mean() + 1e-300) for D in state.diag])
+        S64 = flat(
+            [None if D is None else torch.sqrt(D + 1e-3 * D.mean() + 1e-300) for D in state.diag]
+        )
         g64 = flat(state.grad) / S64
         return S64, S64.to(state.hvp_dtype), g64.to(state.hvp_dtype), math.sqrt(dot(g64, g64)), []
 
@@ -365,7 +415,11 @@ def minimize_factors_newton(obj, H0, W0, b0, *, tol: float, max_iter: int, clock
             on_boundary = False
             Hp = torch.zeros_like(g)  # H p, updated alongside p (saves a product per Newton step)
             for k in range(max_cg):
-                if max_seconds is not None and time.perf_counter() - t0 > max_seconds and dot(p, p) > 0:
+                if (
+                    max_seconds is not None
+                    and time.perf_counter() - t0 > max_seconds
+                    and dot(p, p) > 0
+                ):
                     break  # out of time: take the partial (still descent) step
                 Hd = hess(k, dvec)
                 dHd = dot(dvec, Hd)
@@ -524,7 +578,9 @@ def solve(
     d = _v.check_rank(d)
     n, v = target.shape
     if d > min(n, v):
-        raise ValueError(f"d = {d} exceeds min(N, V) = {min(n, v)}; rank-{min(n, v)} heads already reach every Z")
+        raise ValueError(
+            f"d = {d} exceeds min(N, V) = {min(n, v)}; rank-{min(n, v)} heads already reach every Z"
+        )
     if not (tol > 0 and math.isfinite(tol)):
         raise ValueError(f"tol must be finite and > 0; got {tol!r}")
     use_bias = target.bias if bias is None else bool(bias)
@@ -538,7 +594,9 @@ def solve(
     candidates = []
     if isinstance(init, Solution):
         if init.H.shape != (n, init.d) or init.W.shape[0] != v or init.d > d:
-            raise ValueError(f"init Solution has rank {init.d} / shapes {init.H.shape}, {init.W.shape}; need rank <= {d} on a {n} x {v} target")
+            raise ValueError(
+                f"init Solution has rank {init.d} / shapes {init.H.shape}, {init.W.shape}; need rank <= {d} on a {n} x {v} target"
+            )
         if (init.bias is not None) != use_bias:
             raise ValueError("init Solution and this solve disagree on the bias")
         if init.d < d:
@@ -547,20 +605,33 @@ def solve(
         else:
             candidates.append(("warm", init.H, init.W, init.bias))
         if init.d < d:
-            candidates.append(("warm-zero-pad", np.hstack([init.H, np.zeros((n, d - init.d))]),
-                               np.hstack([init.W, np.zeros((v, d - init.d))]), init.bias))
+            candidates.append(
+                (
+                    "warm-zero-pad",
+                    np.hstack([init.H, np.zeros((n, d - init.d))]),
+                    np.hstack([init.W, np.zeros((v, d - init.d))]),
+                    init.bias,
+                )
+            )
     elif init in ("auto", "svd"):
         candidates.append(("svd", *_svd_init(tgt, d)))
         if init == "auto" and d > 0 and fisher_logits is not None:
             Zf = np.asarray(fisher_logits, dtype=np.float64)
             if Zf.shape != (n, v) or not np.isfinite(Zf).all():
-                raise ValueError(f"fisher_logits must be finite with shape {(n, v)}; got {Zf.shape}")
+                raise ValueError(
+                    f"fisher_logits must be finite with shape {(n, v)}; got {Zf.shape}"
+                )
             candidates.append(("fisher", *_factor(Zf, d, use_bias)))
         elif init == "auto" and d > 0 and n * v <= _FISHER_START_LIMIT:  # the Fisher start is dense
             from .fisher import fisher_solution
 
             try:
-                Zf = fisher_solution(tgt, d, max_iter=500, max_seconds=None if max_seconds is None else max_seconds / 4)
+                Zf = fisher_solution(
+                    tgt,
+                    d,
+                    max_iter=500,
+                    max_seconds=None if max_seconds is None else max_seconds / 4,
+                )
                 candidates.append(("fisher", *_factor(Zf, d, use_bias)))
             except ValueError:
                 pass
@@ -570,10 +641,18 @@ def solve(
         candidates.append(("fisher", *_factor(fisher_solution(tgt, d), d, use_bias)))
     elif init == "zeros":
         rng = np.random.default_rng(seed)
-        candidates.append(("zeros", 1e-3 * rng.standard_normal((n, d)), 1e-3 * rng.standard_normal((v, d)),
-                           np.zeros(v) if use_bias else None))
+        candidates.append(
+            (
+                "zeros",
+                1e-3 * rng.standard_normal((n, d)),
+                1e-3 * rng.standard_normal((v, d)),
+                np.zeros(v) if use_bias else None,
+            )
+        )
     else:
-        raise ValueError(f"init must be 'auto', 'svd', 'fisher', 'zeros' or a Solution; got {init!r}")
+        raise ValueError(
+            f"init must be 'auto', 'svd', 'fisher', 'zeros' or a Solution; got {init!r}"
+        )
 
     def gap_of(H, W, b):
         return tgt.gap_factors(H, W, b)
@@ -597,12 +676,28 @@ def solve(
         try:
             if method == "newton":
                 H, W, b, grad_norm, its, hist = minimize_factors_newton(
-                    obj, H0, W0, b0, tol=tol, max_iter=max_iter,
-                    clock=lambda: time.perf_counter() - t0, max_seconds=budget, hvp_dtype=hvp_dtype)
+                    obj,
+                    H0,
+                    W0,
+                    b0,
+                    tol=tol,
+                    max_iter=max_iter,
+                    clock=lambda: time.perf_counter() - t0,
+                    max_seconds=budget,
+                    hvp_dtype=hvp_dtype,
+                )
             else:
                 H, W, b, grad_norm, its, hist = minimize_factors(
-                    obj, H0, W0, b0, tol=tol, max_iter=max_iter, check_every=check_every,
-                    clock=lambda: time.perf_counter() - t0, max_seconds=budget)
+                    obj,
+                    H0,
+                    W0,
+                    b0,
+                    tol=tol,
+                    max_iter=max_iter,
+                    check_every=check_every,
+                    clock=lambda: time.perf_counter() - t0,
+                    max_seconds=budget,
+                )
         except FloatingPointError as exc:
             raise ValueError(
                 f"non-finite gap during optimisation at d = {d} ({exc}); try dtype=torch.float64"
@@ -612,7 +707,12 @@ def solve(
         gap = gap_of(H, W, b)
         if gap > start_gap:  # never return worse than the (explicit, feasible) start
             gap, H, W, b = start_gap, H0, W0, b0
-            grad_norm = obj.stationarity(*(None if x is None else torch.as_tensor(x, device=dev, dtype=dtype) for x in (H0, W0, b0)))[1]
+            grad_norm = obj.stationarity(
+                *(
+                    None if x is None else torch.as_tensor(x, device=dev, dtype=dtype)
+                    for x in (H0, W0, b0)
+                )
+            )[1]
         if best is None or gap < best[0]:
             best = (gap, H, W, b, grad_norm, init_name)
         if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
@@ -620,14 +720,27 @@ def solve(
     gap, Hn, Wn, bn_, grad_norm, init_name = best
     entropy = tgt.entropy()
     return Solution(
-        d=d, gap=gap, loss=entropy + gap, H=Hn, W=Wn, bias=bn_,
-        converged=bool(grad_norm <= tol), grad_norm=grad_norm, iterations=iterations,
-        seconds=time.perf_counter() - t0, device=str(dev), init=init_name, tol=tol, history=history,
+        d=d,
+        gap=gap,
+        loss=entropy + gap,
+        H=Hn,
+        W=Wn,
+        bias=bn_,
+        converged=bool(grad_norm <= tol),
+        grad_norm=grad_norm,
+        iterations=iterations,
+        seconds=time.perf_counter() - t0,
+        device=str(dev),
+        init=init_name,
+        tol=tol,
+        history=history,
     )
 
 
 # ---------------------------------------------------------------------------- sweep
-def sweep(target: Target, ds, *, path: str | None = None, progress: bool = True, **solve_kwargs) -> list[Solution]:
+def sweep(
+    target: Target, ds, *, path: str | None = None, progress: bool = True, **solve_kwargs
+) -> list[Solution]:
     """Solve a list of ranks with warm starts, so the curve ``d -> gap`` is monotone.
 
     Ranks are solved in increasing order; rank ``d`` starts from the best of the rank-``d``
@@ -661,7 +774,9 @@ def sweep(target: Target, ds, *, path: str | None = None, progress: bool = True,
         with open(path) as fh:
             saved = json.load(fh)
         if saved.get("target") != fingerprint:
-            raise ValueError(f"{path} holds a sweep of another target; remove it or choose another path")
+            raise ValueError(
+                f"{path} holds a sweep of another target; remove it or choose another path"
+            )
         done = {int(r["d"]): r for r in saved["records"]}
     out: list[Solution] = []
     prev: Solution | None = None
@@ -669,10 +784,23 @@ def sweep(target: Target, ds, *, path: str | None = None, progress: bool = True,
     for d in tqdm(ranks, desc="sweep", disable=not progress):
         if d in done:
             r = done[d]
-            out.append(Solution(d=d, gap=r["gap"], loss=r["loss"], H=np.zeros((0, 0)), W=np.zeros((0, 0)),
-                                bias=None, converged=r["converged"], grad_norm=r["grad_norm"],
-                                iterations=r["iterations"], seconds=r["seconds"], device=r["device"],
-                                init=r.get("init", ""), tol=r.get("tol", 0.0)))
+            out.append(
+                Solution(
+                    d=d,
+                    gap=r["gap"],
+                    loss=r["loss"],
+                    H=np.zeros((0, 0)),
+                    W=np.zeros((0, 0)),
+                    bias=None,
+                    converged=r["converged"],
+                    grad_norm=r["grad_norm"],
+                    iterations=r["iterations"],
+                    seconds=r["seconds"],
+                    device=r["device"],
+                    init=r.get("init", ""),
+                    tol=r.get("tol", 0.0),
+                )
+            )
             prev = None
             continue
         sol = solve(target, d, **solve_kwargs)
@@ -686,7 +814,9 @@ def sweep(target: Target, ds, *, path: str | None = None, progress: bool = True,
         prev = sol
         records = [r for r in records if int(r["d"]) != d] + [sol.to_record()]
         if path is not None:
-            _atomic_write_json(path, {"target": fingerprint, "records": sorted(records, key=lambda r: r["d"])})
+            _atomic_write_json(
+                path, {"target": fingerprint, "records": sorted(records, key=lambda r: r["d"])}
+            )
     return out
 
 
@@ -694,9 +824,21 @@ def _padded_copy(last: Solution, prev: Solution, d: int) -> Solution:
     n, v = prev.H.shape[0], prev.W.shape[0]
     H = np.hstack([prev.H, np.zeros((n, d - prev.d))])
     W = np.hstack([prev.W, np.zeros((v, d - prev.d))])
-    return Solution(d=d, gap=last.gap, loss=last.loss, H=H, W=W, bias=prev.bias, converged=last.converged,
-                    grad_norm=last.grad_norm, iterations=0, seconds=0.0, device=last.device,
-                    init="padded previous rank", tol=last.tol)
+    return Solution(
+        d=d,
+        gap=last.gap,
+        loss=last.loss,
+        H=H,
+        W=W,
+        bias=prev.bias,
+        converged=last.converged,
+        grad_norm=last.grad_norm,
+        iterations=0,
+        seconds=0.0,
+        device=last.device,
+        init="padded previous rank",
+        tol=last.tol,
+    )
 
 
 def _fingerprint(target: Target) -> dict:

@@ -93,7 +93,9 @@ class TopSpectrum:
         return tail_from_top(self.values, self.frobenius_sq, d, max_rank=min(self.shape))
 
 
-def numerical_rank_tolerance(sigma_max: float, shape: tuple[int, int], noise_scale: float = 0.0) -> float:
+def numerical_rank_tolerance(
+    sigma_max: float, shape: tuple[int, int], noise_scale: float = 0.0
+) -> float:
     """``max(N, V) * eps * max(sigma_1, noise_scale)``: singular values at or below are zero.
 
     ``noise_scale`` is the Frobenius norm of the data the matrix was computed from (for a
@@ -116,7 +118,9 @@ def _resolve(method: str, shape: tuple[int, int], k: int) -> str:
     return "exact" if (small <= _EXACT_MAX_SIDE or k > small / 4) else "lanczos"
 
 
-def _randomized_range(M: np.ndarray, k: int, seed: int, n_iter: int = 8, oversample: int | None = None):
+def _randomized_range(
+    M: np.ndarray, k: int, seed: int, n_iter: int = 8, oversample: int | None = None
+):
     rng = np.random.default_rng(seed)
     n = M.shape[1]
     ell = min(min(M.shape), k + (max(20, k) if oversample is None else oversample))
@@ -319,7 +323,9 @@ def w_error_curve(M, ds, *, seed: int = 0) -> np.ndarray:
             top = np.linalg.svd(M.toarray(), compute_uv=False)[:kmax]
         else:
             v0 = np.random.default_rng(seed).standard_normal(small)
-            top = np.sort(scipy.sparse.linalg.svds(M, k=kmax, return_singular_vectors=False, v0=v0))[::-1]
+            top = np.sort(
+                scipy.sparse.linalg.svds(M, k=kmax, return_singular_vectors=False, v0=v0)
+            )[::-1]
     else:
         M = np.asarray(M, dtype=np.float64)
         fro = float(np.einsum("ij,ij->", M, M))
@@ -327,7 +333,9 @@ def w_error_curve(M, ds, *, seed: int = 0) -> np.ndarray:
     if fro == 0.0:
         raise ValueError("w_error is undefined for a zero matrix (||M||_F = 0)")
     csum = np.concatenate([[0.0], np.cumsum(top**2)])
-    tails = np.array([max(fro - csum[min(d, top.size)], 0.0) if d < min(M.shape) else 0.0 for d in ds])
+    tails = np.array(
+        [max(fro - csum[min(d, top.size)], 0.0) if d < min(M.shape) else 0.0 for d in ds]
+    )
     return np.sqrt(tails / fro)
 
 
@@ -400,7 +408,13 @@ def factored_svd(left, right, *, shape=None, noise_scale: float = 0.0) -> Factor
         s = np.where(s <= numerical_rank_tolerance(s[0], shape, noise_scale), 0.0, s)
     sq = s * s
     exact_tail = np.concatenate([np.cumsum(sq[::-1])[::-1], [0.0]])
-    spec = TopSpectrum(values=s, frobenius_sq=float(sq.sum()), exact_tail=exact_tail, shape=tuple(shape), method="factored")
+    spec = TopSpectrum(
+        values=s,
+        frobenius_sq=float(sq.sum()),
+        exact_tail=exact_tail,
+        shape=tuple(shape),
+        method="factored",
+    )
     return FactoredSVD(Q1, U, s, Vt, Q2, spec)
 
 
@@ -436,7 +450,9 @@ def factored_spectrum(target: Target, *, fisher: bool = False) -> FactoredSVD:
     Proof of the tail's meaning: proofs/eckart_young_weighted.md.
     """
     key = ("factored_spectrum", bool(fisher))
-    if key not in target._memo:  # a Target is immutable; bounds, U_trunc and solve's start all need it
+    if (
+        key not in target._memo
+    ):  # a Target is immutable; bounds, U_trunc and solve's start all need it
         left, right = _factored_sides(target, fisher)
         noise = float(np.linalg.norm(left) * np.linalg.norm(right, 2))
         fs = factored_svd(left, right, shape=target.shape, noise_scale=noise)
@@ -446,7 +462,9 @@ def factored_spectrum(target: Target, *, fisher: bool = False) -> FactoredSVD:
     return target._memo[key]
 
 
-def centred_log_prob_spectrum(target: Target, k: int | None = None, *, method: str = "auto") -> TopSpectrum:
+def centred_log_prob_spectrum(
+    target: Target, k: int | None = None, *, method: str = "auto"
+) -> TopSpectrum:
     """Top-``k`` singular values of ``A_pi`` (all of them when ``k`` is None).
 
     ``A_pi = D_pi^{1/2} log P C`` (``Ã_pi`` with a bias); its tail is the ``T_d`` of every

@@ -160,7 +160,9 @@ class Target:
             neg = arr < 0
             if neg.any():
                 i, j = (int(t) for t in np.argwhere(neg)[0])
-                raise ValueError(f"P has a negative probability {float(arr[i, j])!r} at row {i}, column {j}")
+                raise ValueError(
+                    f"P has a negative probability {float(arr[i, j])!r} at row {i}, column {j}"
+                )
             sums = arr.sum(axis=1, keepdims=True)
             if (sums <= 0).any():
                 i = int(np.argmax(sums[:, 0] <= 0))
@@ -196,7 +198,9 @@ class Target:
         from scipy import sparse
 
         if not sparse.issparse(P):
-            raise ValueError(f"P must be a scipy.sparse matrix; got {type(P).__name__} (use from_probs for arrays)")
+            raise ValueError(
+                f"P must be a scipy.sparse matrix; got {type(P).__name__} (use from_probs for arrays)"
+            )
         M = sparse.csr_matrix(P, dtype=np.float64)
         M.sum_duplicates()
         M.eliminate_zeros()
@@ -212,11 +216,15 @@ class Target:
         if (M.data < 0).any():
             k = int(np.flatnonzero(M.data < 0)[0])
             i = int(np.searchsorted(M.indptr, k, side="right") - 1)
-            raise ValueError(f"P has a negative probability {float(M.data[k])!r} at row {i}, column {int(M.indices[k])}")
+            raise ValueError(
+                f"P has a negative probability {float(M.data[k])!r} at row {i}, column {int(M.indices[k])}"
+            )
         sums = np.asarray(M.sum(axis=1)).ravel()
         if normalize:
             if (sums <= 0).any():
-                raise ValueError(f"P row {int(np.argmax(sums <= 0))} sums to 0; cannot normalise an all-zero row")
+                raise ValueError(
+                    f"P row {int(np.argmax(sums <= 0))} sums to 0; cannot normalise an all-zero row"
+                )
             M = sparse.csr_matrix(sparse.diags(1.0 / sums) @ M)
         else:
             bad = np.flatnonzero(np.abs(sums - 1.0) > _v.ROW_SUM_ATOL)
@@ -229,8 +237,15 @@ class Target:
         return cls(_SparseStorage(M), w, bias)
 
     @classmethod
-    def from_factors(cls, features, head, head_bias=None, weights=None, bias: bool = False,
-                     normalize: bool = False) -> "Target":
+    def from_factors(
+        cls,
+        features,
+        head,
+        head_bias=None,
+        weights=None,
+        bias: bool = False,
+        normalize: bool = False,
+    ) -> "Target":
         """Factored teacher target ``p_i = softmax(W x_i + b)``, never materialised.
 
         Parameters
@@ -249,14 +264,18 @@ class Target:
         _v.check_finite(X, "features")
         _v.check_finite(W, "head")
         if X.shape[1] != W.shape[1]:
-            raise ValueError(f"features have D = {X.shape[1]} columns but the head has D = {W.shape[1]}")
+            raise ValueError(
+                f"features have D = {X.shape[1]} columns but the head has D = {W.shape[1]}"
+            )
         if W.shape[0] < 2:
             raise ValueError(f"the head needs at least 2 rows (tokens); got {W.shape[0]}")
         b = None
         if head_bias is not None:
             b = np.asarray(head_bias, dtype=np.float64).ravel()
             if b.shape != (W.shape[0],) or not np.isfinite(b).all():
-                raise ValueError(f"head_bias must be finite with shape ({W.shape[0]},); got {np.shape(head_bias)}")
+                raise ValueError(
+                    f"head_bias must be finite with shape ({W.shape[0]},); got {np.shape(head_bias)}"
+                )
         w = _v.as_weights(weights, X.shape[0], normalize=normalize)
         return cls(_FactoredStorage(X, W, b), w, bias)
 
@@ -355,7 +374,9 @@ class Target:
             if idx.ndim != 1 or idx.dtype.kind not in "iu":
                 raise ValueError("rows() takes a slice or a 1-D integer array of context indices")
             if idx.size and (idx.min() < 0 or idx.max() >= self.n_contexts):
-                raise ValueError(f"context indices must lie in [0, {self.n_contexts}); got {idx.min()}..{idx.max()}")
+                raise ValueError(
+                    f"context indices must lie in [0, {self.n_contexts}); got {idx.min()}..{idx.max()}"
+                )
             sl = idx
         return self._storage.block(sl)
 
@@ -390,7 +411,9 @@ class Target:
         """The same distributions with other (validated, summing to 1) context weights."""
         return Target(self._storage, _v.as_weights(weights, self.n_contexts), self._bias)
 
-    def iter_rows(self, chunk_size: int | None = None) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+    def iter_rows(
+        self, chunk_size: int | None = None
+    ) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
         """Yield ``(rows, P[rows], log P[rows])`` in blocks; the storage-independent access path.
 
         ``chunk_size`` defaults to :meth:`block_rows`.
@@ -444,8 +467,16 @@ class Target:
         """
         H = np.asarray(H, dtype=np.float64)
         W = np.asarray(W, dtype=np.float64)
-        if H.ndim != 2 or W.ndim != 2 or H.shape[0] != self.n_contexts or W.shape[0] != self.vocab_size or H.shape[1] != W.shape[1]:
-            raise ValueError(f"H must be (N, k) and W (V, k) with N, V = {self.shape}; got {H.shape}, {W.shape}")
+        if (
+            H.ndim != 2
+            or W.ndim != 2
+            or H.shape[0] != self.n_contexts
+            or W.shape[0] != self.vocab_size
+            or H.shape[1] != W.shape[1]
+        ):
+            raise ValueError(
+                f"H must be (N, k) and W (V, k) with N, V = {self.shape}; got {H.shape}, {W.shape}"
+            )
         total = 0.0
         for sl, p, logp in self.iter_rows():
             Z = H[sl] @ W.T

@@ -29,7 +29,9 @@ def main(argv=None):
 
     rng = np.random.default_rng(0)
     # A dense, full-rank, realistic-looking target: power-law log-prob spectrum plus noise.
-    target, _ = bn.targets.synthetic(args.contexts, args.vocab, "power", decay=0.6, scale=40.0, seed=0)
+    target, _ = bn.targets.synthetic(
+        args.contexts, args.vocab, "power", decay=0.6, scale=40.0, seed=0
+    )
     Z = np.array(target.log_probs) + 0.3 * rng.standard_normal(target.shape)
     target = bn.Target.from_logits(Z)
 
@@ -46,13 +48,21 @@ def main(argv=None):
     t0 = time.perf_counter()
     sv = np.linalg.svd(A, compute_uv=False)
     t_svd = time.perf_counter() - t0
-    T_ref = float(np.sum(sv[args.d:] ** 2))
+    T_ref = float(np.sum(sv[args.d :] ** 2))
 
     print(f"target {args.contexts} x {args.vocab}, d = {args.d}")
-    print(f"bounds(target, d): median {np.median(times):.2f} s over {args.repeats} runs (min {min(times):.2f} s)")
-    print(f"tail_energy alone: {t_tail:.2f} s; numpy.linalg.svd (values only): {t_svd:.2f} s; ratio svd/tail {t_svd / t_tail:.1f}x")
-    print(f"T_d ours {T_ours:.12e}  numpy {T_ref:.12e}  relative difference {abs(T_ours - T_ref) / T_ref:.2e}")
-    print(f"sandwich: lower {s.lower:.4g}  U_trunc {s.details['U_trunc'].value:.4g}  upper {s.upper:.4g}  E_1 {s.estimates['E_1']:.4g}")
+    print(
+        f"bounds(target, d): median {np.median(times):.2f} s over {args.repeats} runs (min {min(times):.2f} s)"
+    )
+    print(
+        f"tail_energy alone: {t_tail:.2f} s; numpy.linalg.svd (values only): {t_svd:.2f} s; ratio svd/tail {t_svd / t_tail:.1f}x"
+    )
+    print(
+        f"T_d ours {T_ours:.12e}  numpy {T_ref:.12e}  relative difference {abs(T_ours - T_ref) / T_ref:.2e}"
+    )
+    print(
+        f"sandwich: lower {s.lower:.4g}  U_trunc {s.details['U_trunc'].value:.4g}  upper {s.upper:.4g}  E_1 {s.estimates['E_1']:.4g}"
+    )
 
 
 if __name__ == "__main__":

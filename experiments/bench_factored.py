@@ -66,13 +66,24 @@ def main(argv=None):
     del A
     exact_slice = spectrum.factored_spectrum(sub).values[:600]
     rel = float(np.max(np.abs(top[:50] - exact_slice[:50]) / exact_slice[:50]))
-    row = dict(N=args.n, V=W.shape[0], D=W.shape[1], head=head_name, cores=os.cpu_count(),
-               factored_seconds=t_factored, baseline_seconds=t_baseline, baseline_slice=args.slice,
-               ratio_baseline_over_factored=t_baseline / t_factored, rank=int(np.count_nonzero(fs.values)),
-               slice_top50_max_rel_diff=rel)
-    print(f"factored exact spectrum, N={args.n:,} V={W.shape[0]:,} D={W.shape[1]}: {t_factored:.1f} s "
-          f"(rank {row['rank']}); materialise {args.slice:,} contexts + randomized SVD: {t_baseline:.1f} s; "
-          f"ratio {row['ratio_baseline_over_factored']:.1f}x; slice top-50 rel. diff {rel:.1e}  [{head_name}]")
+    row = dict(
+        N=args.n,
+        V=W.shape[0],
+        D=W.shape[1],
+        head=head_name,
+        cores=os.cpu_count(),
+        factored_seconds=t_factored,
+        baseline_seconds=t_baseline,
+        baseline_slice=args.slice,
+        ratio_baseline_over_factored=t_baseline / t_factored,
+        rank=int(np.count_nonzero(fs.values)),
+        slice_top50_max_rel_diff=rel,
+    )
+    print(
+        f"factored exact spectrum, N={args.n:,} V={W.shape[0]:,} D={W.shape[1]}: {t_factored:.1f} s "
+        f"(rank {row['rank']}); materialise {args.slice:,} contexts + randomized SVD: {t_baseline:.1f} s; "
+        f"ratio {row['ratio_baseline_over_factored']:.1f}x; slice top-50 rel. diff {rel:.1e}  [{head_name}]"
+    )
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(row, fh, indent=1)

@@ -66,8 +66,10 @@ def paper_init(target, d, seed=0):
     """Every entry of ``H`` (N x d) and ``W`` (V x d) i.i.d. N(0, 1), as in [Godey2024] §5.1."""
     gen = torch.Generator().manual_seed(seed)
     n, v = target.shape
-    return (torch.randn(n, d, generator=gen, dtype=torch.float64).numpy(),
-            torch.randn(v, d, generator=gen, dtype=torch.float64).numpy())
+    return (
+        torch.randn(n, d, generator=gen, dtype=torch.float64).numpy(),
+        torch.randn(v, d, generator=gen, dtype=torch.float64).numpy(),
+    )
 
 
 def run_adam(target, H0, W0, lr, cap_s, offset_s=0.0):
@@ -131,8 +133,11 @@ def compare(solve_hist, adam_hists, g_ref, cap):
     return dict(
         adam_seconds_to_goal={str(k): t for k, t in t_adam.items()},
         adam_best_gap={str(k): best_of(h) for k, h in adam_hists.items()},
-        ratio_adam_over_solve=ratio, ratio_lower_bound=lower,
-        equal_accuracy_level=level, adam_seconds_to_level=t_adam_level, solve_seconds_to_level=t_solve_level,
+        ratio_adam_over_solve=ratio,
+        ratio_lower_bound=lower,
+        equal_accuracy_level=level,
+        adam_seconds_to_level=t_adam_level,
+        solve_seconds_to_level=t_solve_level,
         ratio_at_equal_accuracy=(t_adam_level / t_solve_level) if t_solve_level else None,
     )
 
@@ -156,14 +161,20 @@ def summarise_repeats(rows, baselines):
     parts = []
     for name in baselines:
         cs = [r[name] for r in rows if name in r]
-        values = [c["ratio_adam_over_solve"] if c["ratio_adam_over_solve"] is not None else c["ratio_lower_bound"]
-                  for c in cs]
+        values = [
+            c["ratio_adam_over_solve"]
+            if c["ratio_adam_over_solve"] is not None
+            else c["ratio_lower_bound"]
+            for c in cs
+        ]
         if not values or any(x is None for x in values):
             parts.append(f"{name} Adam: n/a")
             continue
         capped = any(c["ratio_adam_over_solve"] is None for c in cs)
         listed = ", ".join(f"{x:.1f}" for x in values)
-        parts.append(f"{name} Adam: median {'> ' if capped else ''}{float(np.median(values)):.1f}x ({listed})")
+        parts.append(
+            f"{name} Adam: median {'> ' if capped else ''}{float(np.median(values)):.1f}x ({listed})"
+        )
     return " ".join([head, "; ".join(parts)])
 
 
@@ -171,13 +182,32 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--cap", type=float, default=None, help="Adam seconds per learning rate")
-    p.add_argument("--out", default=None, help="JSON file of rows (written after each configuration; resumes)")
-    p.add_argument("--only", default=None, metavar="N,V,d", help="run this configuration only (e.g. with a longer --cap)")
-    p.add_argument("--lrs", default="1e-2,3e-2", help="Adam learning rates, comma-separated (default 1e-2,3e-2)")
-    p.add_argument("--baselines", default="paper,warm", help="Adam baselines to run: paper, warm or both (default)")
-    p.add_argument("--repeat", type=int, default=1,
-                   help="measure each configuration this many times, back to back (rows tagged 'repeat'); "
-                        "the median ratio over the repeats is printed at the end")
+    p.add_argument(
+        "--out", default=None, help="JSON file of rows (written after each configuration; resumes)"
+    )
+    p.add_argument(
+        "--only",
+        default=None,
+        metavar="N,V,d",
+        help="run this configuration only (e.g. with a longer --cap)",
+    )
+    p.add_argument(
+        "--lrs",
+        default="1e-2,3e-2",
+        help="Adam learning rates, comma-separated (default 1e-2,3e-2)",
+    )
+    p.add_argument(
+        "--baselines",
+        default="paper,warm",
+        help="Adam baselines to run: paper, warm or both (default)",
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="measure each configuration this many times, back to back (rows tagged 'repeat'); "
+        "the median ratio over the repeats is printed at the end",
+    )
     args = p.parse_args(argv)
     if args.repeat < 1:
         p.error(f"--repeat wants a positive integer; got {args.repeat}")
@@ -190,7 +220,11 @@ def main(argv=None):
     if not baselines or any(b not in ("paper", "warm") for b in baselines):
         p.error(f"--baselines wants paper, warm or paper,warm; got {args.baselines!r}")
     torch.set_num_threads(os.cpu_count() or 1)
-    configs = [(512, 512, 8)] if args.quick else [(512, 512, 8), (512, 512, 64), (2000, 5000, 8), (2000, 5000, 64)]
+    configs = (
+        [(512, 512, 8)]
+        if args.quick
+        else [(512, 512, 8), (512, 512, 64), (2000, 5000, 8), (2000, 5000, 64)]
+    )
     if args.only:
         try:
             configs = [tuple(int(x) for x in args.only.split(","))]
@@ -214,27 +248,49 @@ def main(argv=None):
         svd_seconds = time.perf_counter() - t
         runs = {}
         if "warm" in baselines:
-            runs["warm"] = {lr: run_adam(target, H0, W0, lr, cap, offset_s=svd_seconds) for lr in lrs}
+            runs["warm"] = {
+                lr: run_adam(target, H0, W0, lr, cap, offset_s=svd_seconds) for lr in lrs
+            }
         if "paper" in baselines:
             Hp, Wp = paper_init(target, d)
             runs["paper"] = {lr: run_adam(target, Hp, Wp, lr, cap) for lr in lrs}
         g_ref = min([sol.gap] + [best_of(h) for hists in runs.values() for h in hists.values()])
-        row = dict(N=n, V=v, d=d, repeat=repeat, G_ref=g_ref, accuracy=ACCURACY, adam_cap_seconds=cap, learning_rates=lrs,
-                   solve_gap=sol.gap, solve_converged=sol.converged, solve_grad_norm=sol.grad_norm,
-                   solve_iterations=sol.iterations, solve_seconds=sol.seconds,
-                   solve_seconds_to_goal=time_to(sol.history, g_ref + ACCURACY),
-                   svd_start_seconds=svd_seconds,
-                   **{name: compare(sol.history, hists, g_ref, cap) for name, hists in runs.items()})
+        row = dict(
+            N=n,
+            V=v,
+            d=d,
+            repeat=repeat,
+            G_ref=g_ref,
+            accuracy=ACCURACY,
+            adam_cap_seconds=cap,
+            learning_rates=lrs,
+            solve_gap=sol.gap,
+            solve_converged=sol.converged,
+            solve_grad_norm=sol.grad_norm,
+            solve_iterations=sol.iterations,
+            solve_seconds=sol.seconds,
+            solve_seconds_to_goal=time_to(sol.history, g_ref + ACCURACY),
+            svd_start_seconds=svd_seconds,
+            **{name: compare(sol.history, hists, g_ref, cap) for name, hists in runs.items()},
+        )
         rows.append(row)
         if args.out:  # after every configuration, atomically: an interrupted run keeps its rows
             atomic_write_json(args.out, rows)
         ts = row["solve_seconds_to_goal"]
-        print(f"N={n} V={v} d={d}: G_ref={g_ref:.8f} solve {'n/a' if ts is None else f'{ts:.2f} s'} "
-              f"({'converged' if sol.converged else 'NOT converged'}); "
-              + "; ".join(describe(f"{name} Adam", row[name], cap) for name in runs), flush=True)
+        print(
+            f"N={n} V={v} d={d}: G_ref={g_ref:.8f} solve {'n/a' if ts is None else f'{ts:.2f} s'} "
+            f"({'converged' if sol.converged else 'NOT converged'}); "
+            + "; ".join(describe(f"{name} Adam", row[name], cap) for name in runs),
+            flush=True,
+        )
     if args.repeat > 1:
         for n, v, d in configs:
-            print(summarise_repeats([r for r in rows if (r["N"], r["V"], r["d"]) == (n, v, d)], baselines), flush=True)
+            print(
+                summarise_repeats(
+                    [r for r in rows if (r["N"], r["V"], r["d"]) == (n, v, d)], baselines
+                ),
+                flush=True,
+            )
     return rows
 
 

@@ -37,27 +37,63 @@ def cases(quick: bool):
     n, v = (80, 100) if quick else (400, 600)
     ds = [1, 4, 16, 32] if quick else [1, 2, 4, 8, 16, 32, 64, 128, 256]
     solve_s = 3.0 if quick else 20.0
-    train = dict(train_steps=200 if quick else 1000, train_lrs=(1e-2, 3e-2) if quick else (3e-3, 1e-2, 3e-2))
+    train = dict(
+        train_steps=200 if quick else 1000, train_lrs=(1e-2, 3e-2) if quick else (3e-3, 1e-2, 3e-2)
+    )
     power, _ = bn.targets.synthetic(n, v, spectrum="power", decay=0.8, scale=6.0, seed=0)
-    yield "synthetic_power", f"synthetic, power-law spectrum 6 k^-0.8 (N={n}, V={v})", lambda: power, ds, solve_s, train
+    yield (
+        "synthetic_power",
+        f"synthetic, power-law spectrum 6 k^-0.8 (N={n}, V={v})",
+        lambda: power,
+        ds,
+        solve_s,
+        train,
+    )
     expo, _ = bn.targets.synthetic(n, v, spectrum="exponential", decay=0.15, scale=6.0, seed=1)
-    yield "synthetic_exponential", f"synthetic, exponential spectrum 6 e^(-0.15 (k-1)) (N={n}, V={v})", lambda: expo, ds, solve_s, train
+    yield (
+        "synthetic_exponential",
+        f"synthetic, exponential spectrum 6 e^(-0.15 (k-1)) (N={n}, V={v})",
+        lambda: expo,
+        ds,
+        solve_s,
+        train,
+    )
     if corpora.available("kjv"):
         contexts = 100 if quick else 300
-        yield ("kjv_trigram", f"KJV trigram, {contexts} most frequent contexts, add-0.01 smoothing",
-               lambda: bn.targets.ngram(corpora.kjv(max_verses=3000), order=3, max_contexts=contexts, smoothing=0.01),
-               [1, 4, 16, 64] if quick else [1, 2, 4, 8, 16, 32, 64, 128, 256], solve_s,
-               dict(train_steps=150 if quick else 600, train_lrs=(3e-2,) if quick else (1e-2, 3e-2)))
-    if not quick and lm.smollm2_available() and corpora.available("kjv"):  # ~7 min even at 64 tokens: not in --quick
+        yield (
+            "kjv_trigram",
+            f"KJV trigram, {contexts} most frequent contexts, add-0.01 smoothing",
+            lambda: bn.targets.ngram(
+                corpora.kjv(max_verses=3000), order=3, max_contexts=contexts, smoothing=0.01
+            ),
+            [1, 4, 16, 64] if quick else [1, 2, 4, 8, 16, 32, 64, 128, 256],
+            solve_s,
+            dict(train_steps=150 if quick else 600, train_lrs=(3e-2,) if quick else (1e-2, 3e-2)),
+        )
+    if (
+        not quick and lm.smollm2_available() and corpora.available("kjv")
+    ):  # ~7 min even at 64 tokens: not in --quick
         tokens = 256
-        yield ("smollm2", f"SmolLM2-135M next-token distributions, {tokens} KJV tokens (factored)",
-               lambda: bn.targets.from_model("smollm2", " ".join(corpora.kjv(max_verses=60)), max_tokens=tokens,
-                                             context_length=128, device="cpu"),
-               [4, 8, 16, 32, 64, 128], 30.0, dict(train_steps=100, train_lrs=(1e-3,)))
+        yield (
+            "smollm2",
+            f"SmolLM2-135M next-token distributions, {tokens} KJV tokens (factored)",
+            lambda: bn.targets.from_model(
+                "smollm2",
+                " ".join(corpora.kjv(max_verses=60)),
+                max_tokens=tokens,
+                context_length=128,
+                device="cpu",
+            ),
+            [4, 8, 16, 32, 64, 128],
+            30.0,
+            dict(train_steps=100, train_lrs=(1e-3,)),
+        )
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Certified bounds vs solver and trained-head losses, per rank d.")
+    p = argparse.ArgumentParser(
+        description="Certified bounds vs solver and trained-head losses, per rank d."
+    )
     p.add_argument("--out", default="out/bound_vs_loss")
     p.add_argument("--quick", action="store_true", help="small targets and budgets (CI)")
     args = p.parse_args(argv)
@@ -66,8 +102,13 @@ def main(argv=None):
     summary_path = out / "bound_vs_loss.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     for name, title, make, ds, solve_s, train in cases(args.quick):
-        settings = dict(title=title, ds=ds, solve_seconds=solve_s, quick=args.quick,
-                        **{k: list(v) if isinstance(v, tuple) else v for k, v in train.items()})
+        settings = dict(
+            title=title,
+            ds=ds,
+            solve_seconds=solve_s,
+            quick=args.quick,
+            **{k: list(v) if isinstance(v, tuple) else v for k, v in train.items()},
+        )
         if summary.get(name, {}).get("settings") == settings and (out / f"{name}.csv").is_file():
             print(f"{name}: already done with these settings, skipped")
             continue
@@ -81,8 +122,10 @@ def main(argv=None):
         atomic_write_json(summary_path, summary)
         print(f"{name}: {len(rows)} ranks in {summary[name]['seconds']:.0f} s")
         for r in rows:
-            print(f"  d={r['d']:4d} lower {r['lower']:.3g}  solver {r['solver']:.4g}  trained {r['trained']:.4g}  "
-                  f"U_trunc {r['U_trunc']:.4g}  E_F {r['E_F']:.4g}")
+            print(
+                f"  d={r['d']:4d} lower {r['lower']:.3g}  solver {r['solver']:.4g}  trained {r['trained']:.4g}  "
+                f"U_trunc {r['U_trunc']:.4g}  E_F {r['E_F']:.4g}"
+            )
     print(f"wrote {out}/*.csv, *.png and bound_vs_loss.json")
     return summary
 

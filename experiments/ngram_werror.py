@@ -30,20 +30,35 @@ def run(verses: int, orders, ds, max_contexts: int, tokenizer: str, smoothing: f
     texts = corpora.kjv(max_verses=verses)
     out = {"corpus": f"KJV, first {verses} verses", "tokenizer": tokenizer, "orders": {}}
     for order in orders:
-        t, info = bn.targets.ngram(texts, order=order, tokenizer=tokenizer, max_contexts=max_contexts, return_info=True)
+        t, info = bn.targets.ngram(
+            texts, order=order, tokenizer=tokenizer, max_contexts=max_contexts, return_info=True
+        )
         P = t.sparse_probs
         d_ok = [d for d in ds if d < min(P.shape)]
         werr = spectrum.w_error_curve(P, d_ok)
-        smooth = bn.targets.ngram(texts, order=order, tokenizer=tokenizer, max_contexts=min(max_contexts, 2000),
-                                  smoothing=smoothing)
+        smooth = bn.targets.ngram(
+            texts,
+            order=order,
+            tokenizer=tokenizer,
+            max_contexts=min(max_contexts, 2000),
+            smoothing=smoothing,
+        )
         spec = spectrum.centred_log_prob_spectrum(smooth)
         T0 = spec.tail(0)
         tails = [spec.tail(d) / T0 for d in d_ok if d < min(smooth.shape)]
-        out["orders"][order] = dict(n_contexts=t.n_contexts, vocab=t.vocab_size, n_ngrams=info.n_ngrams,
-                                    ds=d_ok, werror=werr.tolist(), smoothed_contexts=smooth.n_contexts,
-                                    logprob_tail_ratio=tails)
-        print(f"order {order}: {t.n_contexts} contexts x {t.vocab_size} tokens; W-error at d={d_ok}: "
-              f"{np.round(werr, 3).tolist()}")
+        out["orders"][order] = dict(
+            n_contexts=t.n_contexts,
+            vocab=t.vocab_size,
+            n_ngrams=info.n_ngrams,
+            ds=d_ok,
+            werror=werr.tolist(),
+            smoothed_contexts=smooth.n_contexts,
+            logprob_tail_ratio=tails,
+        )
+        print(
+            f"order {order}: {t.n_contexts} contexts x {t.vocab_size} tokens; W-error at d={d_ok}: "
+            f"{np.round(werr, 3).tolist()}"
+        )
     return out
 
 
@@ -58,19 +73,33 @@ def plot(result: dict, path: Path) -> None:
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
     for order, r in result["orders"].items():
         a1.plot(r["ds"], r["werror"], "o-", label=f"{order}-gram ({r['n_contexts']} contexts)")
-        a2.semilogy(r["ds"][: len(r["logprob_tail_ratio"])], np.maximum(r["logprob_tail_ratio"], 1e-16), "o-",
-                    label=f"{order}-gram, smoothed")
-    a1.set(xscale="log", xlabel="rank d", ylabel="W-error of P (fraction of ||P||_F)",
-           title=f"n-gram W-error, {result['corpus']}")
-    a2.set(xscale="log", xlabel="rank d", ylabel="T_d / T_0 of the smoothed log-probs (log)",
-           title="log-prob tail energy (what the bounds read)")
+        a2.semilogy(
+            r["ds"][: len(r["logprob_tail_ratio"])],
+            np.maximum(r["logprob_tail_ratio"], 1e-16),
+            "o-",
+            label=f"{order}-gram, smoothed",
+        )
+    a1.set(
+        xscale="log",
+        xlabel="rank d",
+        ylabel="W-error of P (fraction of ||P||_F)",
+        title=f"n-gram W-error, {result['corpus']}",
+    )
+    a2.set(
+        xscale="log",
+        xlabel="rank d",
+        ylabel="T_d / T_0 of the smoothed log-probs (log)",
+        title="log-prob tail energy (what the bounds read)",
+    )
     a1.legend(fontsize=8)
     a2.legend(fontsize=8)
     save_figure(fig, path)
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="W-error of real n-gram distributions (paper Fig. 7 analogue).")
+    p = argparse.ArgumentParser(
+        description="W-error of real n-gram distributions (paper Fig. 7 analogue)."
+    )
     p.add_argument("--out", default="out/ngram_werror")
     p.add_argument("--quick", action="store_true", help="3,000 verses, orders 2-3, d <= 256 (CI)")
     p.add_argument("--tokenizer", default="words")
@@ -81,13 +110,20 @@ def main(argv=None):
     if args.quick:
         result = run(3000, (2, 3), [1, 4, 16, 64, 256], 2000, args.tokenizer, args.smoothing)
     else:
-        result = run(31102, (2, 3, 4, 5), [1, 4, 16, 64, 256, 1024], 20000, args.tokenizer, args.smoothing)
+        result = run(
+            31102, (2, 3, 4, 5), [1, 4, 16, 64, 256, 1024], 20000, args.tokenizer, args.smoothing
+        )
     out = Path(args.out)
     _atomic_write_text(out / "ngram_werror.json", json.dumps(result, indent=1))
-    lines = ["order,d,werror"] + [f"{o},{d},{w}" for o, r in result["orders"].items() for d, w in zip(r["ds"], r["werror"])]
+    lines = ["order,d,werror"] + [
+        f"{o},{d},{w}" for o, r in result["orders"].items() for d, w in zip(r["ds"], r["werror"])
+    ]
     _atomic_write_text(out / "werror.csv", "\n".join(lines) + "\n")
-    lines = ["order,d,tail_ratio"] + [f"{o},{d},{w}" for o, r in result["orders"].items()
-                                       for d, w in zip(r["ds"], r["logprob_tail_ratio"])]
+    lines = ["order,d,tail_ratio"] + [
+        f"{o},{d},{w}"
+        for o, r in result["orders"].items()
+        for d, w in zip(r["ds"], r["logprob_tail_ratio"])
+    ]
     _atomic_write_text(out / "logprob_tail.csv", "\n".join(lines) + "\n")
     plot(result, out / "ngram_werror.png")
     print(f"wrote {out}/werror.csv, logprob_tail.csv, ngram_werror.json, ngram_werror.png")

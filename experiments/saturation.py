@@ -48,12 +48,21 @@ def model_curves(table: dict) -> dict:
     for m in dict.fromkeys(table["model"]):
         sel = table["model"] == m
         order = np.argsort(table["step"][sel])
-        out[m] = {k: table[c][sel][order] for k, c in
-                  (("step", "step"), ("tokens", "tokens_seen"), ("ln_ppl", "ln_ppl"), ("acc", "acc"))}
+        out[m] = {
+            k: table[c][sel][order]
+            for k, c in (
+                ("step", "step"),
+                ("tokens", "tokens_seen"),
+                ("ln_ppl", "ln_ppl"),
+                ("acc", "acc"),
+            )
+        }
     return out
 
 
-def fit_law(curves: dict, fixed: dict | None, min_step: int, fit_models=FIT_MODELS, bootstrap: int = 200):
+def fit_law(
+    curves: dict, fixed: dict | None, min_step: int, fit_models=FIT_MODELS, bootstrap: int = 200
+):
     N, T, L = [], [], []
     for m in fit_models:
         c = curves[m]
@@ -61,10 +70,19 @@ def fit_law(curves: dict, fixed: dict | None, min_step: int, fit_models=FIT_MODE
         N += [pythia.n_params(m)] * int(keep.sum())
         T += list(c["tokens"][keep])
         L += list(c["ln_ppl"][keep])
-    return ScalingLaw.fit(np.array(N, float), np.array(T, float), np.array(L), fixed=fixed, bootstrap=bootstrap, seed=0)
+    return ScalingLaw.fit(
+        np.array(N, float),
+        np.array(T, float),
+        np.array(L),
+        fixed=fixed,
+        bootstrap=bootstrap,
+        seed=0,
+    )
 
 
-def analyse_lambada(min_step: int = DEFAULT_MIN_STEP, fixed: str = "none", bootstrap: int = 200) -> dict:
+def analyse_lambada(
+    min_step: int = DEFAULT_MIN_STEP, fixed: str = "none", bootstrap: int = 200
+) -> dict:
     """All numbers of the LAMBADA saturation analysis (pure: no files)."""
     curves = model_curves(pythia.lambada())
     primary_fixed = CHINCHILLA_FROZEN if fixed == "paper" else None
@@ -77,23 +95,46 @@ def analyse_lambada(min_step: int = DEFAULT_MIN_STEP, fixed: str = "none", boots
         ia = int(np.flatnonzero(trained)[np.argmax(c["acc"][trained])])
         i_fin = int(np.argmax(c["step"]))
         n = pythia.n_params(m)
-        gaps = saturation_gaps(law, n, c["tokens"][i_fin], c["ln_ppl"][i_fin], c["tokens"][ib], c["ln_ppl"][ib])
-        rows.append(dict(
-            model=m, n_params=n, final_step=int(c["step"][i_fin]),
-            best_step=int(c["step"][ib]), best_ln_ppl=float(c["ln_ppl"][ib]), final_ln_ppl=float(c["ln_ppl"][i_fin]),
-            final_over_best_ln_ppl=float(c["ln_ppl"][i_fin] / c["ln_ppl"][ib] - 1),
-            best_acc_step=int(c["step"][ia]), best_acc=float(c["acc"][ia]), final_acc=float(c["acc"][i_fin]),
-            pred_final=float(gaps["pred_final"]), pred_best=float(gaps["pred_best"]),
-            gap_final=float(gaps["gap_final"]), gap_best=float(gaps["gap_best"]),
-            in_fit=m in FIT_MODELS,
-        ))
+        gaps = saturation_gaps(
+            law, n, c["tokens"][i_fin], c["ln_ppl"][i_fin], c["tokens"][ib], c["ln_ppl"][ib]
+        )
+        rows.append(
+            dict(
+                model=m,
+                n_params=n,
+                final_step=int(c["step"][i_fin]),
+                best_step=int(c["step"][ib]),
+                best_ln_ppl=float(c["ln_ppl"][ib]),
+                final_ln_ppl=float(c["ln_ppl"][i_fin]),
+                final_over_best_ln_ppl=float(c["ln_ppl"][i_fin] / c["ln_ppl"][ib] - 1),
+                best_acc_step=int(c["step"][ia]),
+                best_acc=float(c["acc"][ia]),
+                final_acc=float(c["acc"][i_fin]),
+                pred_final=float(gaps["pred_final"]),
+                pred_best=float(gaps["pred_best"]),
+                gap_final=float(gaps["gap_final"]),
+                gap_best=float(gaps["gap_best"]),
+                in_fit=m in FIT_MODELS,
+            )
+        )
     return dict(
         metric="LAMBADA (OpenAI) ln perplexity, nats per target word",
         selection="pythia-v1 standard (1b: bf16 = standard), zero-shot, non-deduplicated",
-        fit=dict(params=law.params, free=list(law.free), rmse=float(np.sqrt(2 * law.cost / law.n_points)),
-                 n_points=law.n_points, min_step=min_step, models=list(FIT_MODELS), intervals_95=law.intervals),
-        paper_frozen_fit=dict(params=other.params, free=list(other.free),
-                              rmse=float(np.sqrt(2 * other.cost / other.n_points)), fixed=fixed != "paper"),
+        fit=dict(
+            params=law.params,
+            free=list(law.free),
+            rmse=float(np.sqrt(2 * law.cost / law.n_points)),
+            n_points=law.n_points,
+            min_step=min_step,
+            models=list(FIT_MODELS),
+            intervals_95=law.intervals,
+        ),
+        paper_frozen_fit=dict(
+            params=other.params,
+            free=list(other.free),
+            rmse=float(np.sqrt(2 * other.cost / other.n_points)),
+            fixed=fixed != "paper",
+        ),
         models=rows,
         curves={m: {k: v.tolist() for k, v in c.items()} for m, c in curves.items()},
     )
@@ -114,15 +155,33 @@ def plot_lambada(result: dict, path: Path) -> None:
         c = result["curves"][row["model"]]
         steps, tokens = np.array(c["step"]), np.array(c["tokens"], float)
         keep = steps >= 1000  # earlier checkpoints are untrained (accuracy 0, ln ppl > 8)
-        ax1.plot(tokens[keep], np.array(c["ln_ppl"])[keep], "o-", ms=3, color=col, label=row["model"])
+        ax1.plot(
+            tokens[keep], np.array(c["ln_ppl"])[keep], "o-", ms=3, color=col, label=row["model"]
+        )
         t_grid = np.geomspace(tokens[steps >= 1000].min(), tokens.max(), 60)
-        ax1.plot(t_grid, law.predict(np.full_like(t_grid, row["n_params"]), t_grid), "--", color=col, lw=1)
+        ax1.plot(
+            t_grid,
+            law.predict(np.full_like(t_grid, row["n_params"]), t_grid),
+            "--",
+            color=col,
+            lw=1,
+        )
         best = steps == row["best_step"]
         ax1.plot(tokens[best], np.array(c["ln_ppl"])[best], "*", ms=12, color=col, mec="k")
         ax2.plot(tokens[keep], np.array(c["acc"])[keep], "o-", ms=3, color=col, label=row["model"])
-    ax1.set(xscale="log", xlabel="tokens seen T", ylabel="LAMBADA ln perplexity (nats / word)",
-            title="LAMBADA over training; dashed: law fitted on >= 410M; * best", ylim=(1.0, 7.0))
-    ax2.set(xscale="log", xlabel="tokens seen T", ylabel="LAMBADA accuracy", title="LAMBADA accuracy over training (from step 1000)")
+    ax1.set(
+        xscale="log",
+        xlabel="tokens seen T",
+        ylabel="LAMBADA ln perplexity (nats / word)",
+        title="LAMBADA over training; dashed: law fitted on >= 410M; * best",
+        ylim=(1.0, 7.0),
+    )
+    ax2.set(
+        xscale="log",
+        xlabel="tokens seen T",
+        ylabel="LAMBADA accuracy",
+        title="LAMBADA accuracy over training (from step 1000)",
+    )
     ax1.legend(fontsize=7)
     ax2.legend(fontsize=7)
     save_figure(fig, path)
@@ -130,8 +189,22 @@ def plot_lambada(result: dict, path: Path) -> None:
 
 def write_lambada(result: dict, out: Path) -> None:
     _atomic_write_text(out / "lambada_summary.json", json.dumps(result, indent=1))
-    cols = ["model", "n_params", "best_step", "final_step", "best_ln_ppl", "final_ln_ppl", "pred_best", "pred_final",
-            "gap_best", "gap_final", "best_acc_step", "best_acc", "final_acc", "in_fit"]
+    cols = [
+        "model",
+        "n_params",
+        "best_step",
+        "final_step",
+        "best_ln_ppl",
+        "final_ln_ppl",
+        "pred_best",
+        "pred_final",
+        "gap_best",
+        "gap_final",
+        "best_acc_step",
+        "best_acc",
+        "final_acc",
+        "in_fit",
+    ]
     lines = [",".join(cols)] + [",".join(str(r[c]) for c in cols) for r in result["models"]]
     _atomic_write_text(out / "lambada_gaps.csv", "\n".join(lines) + "\n")
     law = ScalingLaw(result["fit"]["params"])
@@ -148,12 +221,20 @@ def write_lambada(result: dict, out: Path) -> None:
 def print_lambada(result: dict) -> None:
     f = result["fit"]
     p = f["params"]
-    print(f"fit on {', '.join(f['models'])} (steps >= {f['min_step']}, {f['n_points']} points, free {f['free']}):")
-    print(f"  A={p['A']:.4g} alpha={p['alpha']:.4f} B={p['B']:.4g} beta={p['beta']:.4f} E={p['E']:.4f}  rmse={f['rmse']:.4f}")
-    print(f"{'model':12s} {'best step':>9s} {'best lnppl':>10s} {'final lnppl':>11s} {'gap best':>9s} {'gap final':>9s} {'best acc':>8s} {'final acc':>9s}")
+    print(
+        f"fit on {', '.join(f['models'])} (steps >= {f['min_step']}, {f['n_points']} points, free {f['free']}):"
+    )
+    print(
+        f"  A={p['A']:.4g} alpha={p['alpha']:.4f} B={p['B']:.4g} beta={p['beta']:.4f} E={p['E']:.4f}  rmse={f['rmse']:.4f}"
+    )
+    print(
+        f"{'model':12s} {'best step':>9s} {'best lnppl':>10s} {'final lnppl':>11s} {'gap best':>9s} {'gap final':>9s} {'best acc':>8s} {'final acc':>9s}"
+    )
     for r in result["models"]:
-        print(f"{r['model']:12s} {r['best_step']:9d} {r['best_ln_ppl']:10.4f} {r['final_ln_ppl']:11.4f} "
-              f"{100 * r['gap_best']:8.2f}% {100 * r['gap_final']:8.2f}% {r['best_acc']:8.4f} {r['final_acc']:9.4f}")
+        print(
+            f"{r['model']:12s} {r['best_step']:9d} {r['best_ln_ppl']:10.4f} {r['final_ln_ppl']:11.4f} "
+            f"{100 * r['gap_best']:8.2f}% {100 * r['gap_final']:8.2f}% {r['best_acc']:8.4f} {r['final_acc']:9.4f}"
+        )
 
 
 def measure(args) -> dict:
@@ -167,18 +248,32 @@ def measure(args) -> dict:
     rows = []
     for model in args.model:
         name = Path(model).name or model
-        rows += [dict(model=str(model), **r) for r in checkpoint_cross_entropy(
-            model, args.revisions.split(","), ids, block_size=args.block_size, device=args.device,
-            results_path=out / f"ce_{name}.json")]
+        rows += [
+            dict(model=str(model), **r)
+            for r in checkpoint_cross_entropy(
+                model,
+                args.revisions.split(","),
+                ids,
+                block_size=args.block_size,
+                device=args.device,
+                results_path=out / f"ce_{name}.json",
+            )
+        ]
     lines = ["model,revision,step,tokens_seen,n_params,loss,n_tokens"] + [
-        f"{r['model']},{r['revision']},{r['step']},{r['tokens_seen']},{r['n_params']},{r['loss']},{r['n_tokens']}" for r in rows]
+        f"{r['model']},{r['revision']},{r['step']},{r['tokens_seen']},{r['n_params']},{r['loss']},{r['n_tokens']}"
+        for r in rows
+    ]
     _atomic_write_text(out / "checkpoint_losses.csv", "\n".join(lines) + "\n")
     result = dict(points=rows)
     sizes = {r["n_params"] for r in rows}
     if len(sizes) >= 2:
         fixed = CHINCHILLA_FROZEN if args.fixed == "paper" else None
-        law = ScalingLaw.fit([r["n_params"] for r in rows], [max(r["tokens_seen"], 1) for r in rows],
-                             [r["loss"] for r in rows], fixed=fixed)
+        law = ScalingLaw.fit(
+            [r["n_params"] for r in rows],
+            [max(r["tokens_seen"], 1) for r in rows],
+            [r["loss"] for r in rows],
+            fixed=fixed,
+        )
         result["fit"] = dict(params=law.params, free=list(law.free))
         print("fit:", {k: round(v, 5) for k, v in law.params.items()})
     else:
@@ -189,18 +284,33 @@ def measure(args) -> dict:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Saturation of small Pythia models against the scaling law.")
+    parser = argparse.ArgumentParser(
+        description="Saturation of small Pythia models against the scaling law."
+    )
     sub = parser.add_subparsers(dest="command")
     lam = sub.add_parser("lambada", help="offline analysis of the packaged LAMBADA evaluations")
     lam.add_argument("--out", default="out/saturation")
     lam.add_argument("--min-step", type=int, default=DEFAULT_MIN_STEP)
-    lam.add_argument("--fixed", choices=["none", "paper"], default="none",
-                     help="'paper' freezes B=410.7, beta=0.28, E=1.69 (inapplicable to LAMBADA, see docstring)")
+    lam.add_argument(
+        "--fixed",
+        choices=["none", "paper"],
+        default="none",
+        help="'paper' freezes B=410.7, beta=0.28, E=1.69 (inapplicable to LAMBADA, see docstring)",
+    )
     lam.add_argument("--bootstrap", type=int, default=200)
     lam.add_argument("--quick", action="store_true", help="fewer bootstrap refits (CI)")
-    mea = sub.add_parser("measure", help="cross-entropy per checkpoint on a text sample, then the fit")
-    mea.add_argument("--model", action="append", required=True, help="hub name or local dir (root/<revision>/); repeat")
-    mea.add_argument("--revisions", required=True, help="comma-separated, e.g. step13000,step143000")
+    mea = sub.add_parser(
+        "measure", help="cross-entropy per checkpoint on a text sample, then the fit"
+    )
+    mea.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        help="hub name or local dir (root/<revision>/); repeat",
+    )
+    mea.add_argument(
+        "--revisions", required=True, help="comma-separated, e.g. step13000,step143000"
+    )
     mea.add_argument("--text", required=True, help="UTF-8 text file (the sample)")
     mea.add_argument("--max-tokens", type=int, default=50_000)
     mea.add_argument("--block-size", type=int, default=512)
@@ -212,10 +322,14 @@ def main(argv=None):
         args = parser.parse_args(["lambada"] + list(argv or sys.argv[1:]))
     if args.command == "measure":
         return measure(args)
-    result = analyse_lambada(args.min_step, args.fixed, bootstrap=20 if args.quick else args.bootstrap)
+    result = analyse_lambada(
+        args.min_step, args.fixed, bootstrap=20 if args.quick else args.bootstrap
+    )
     write_lambada(result, Path(args.out))
     print_lambada(result)
-    print(f"wrote {args.out}/lambada_summary.json, lambada_gaps.csv, lambada_curves.csv, saturation_lambada.png")
+    print(
+        f"wrote {args.out}/lambada_summary.json, lambada_gaps.csv, lambada_curves.csv, saturation_lambada.png"
+    )
     return result
 
 

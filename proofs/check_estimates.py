@@ -43,7 +43,19 @@ def check_e1_is_column_weighted_tail():
     pbar = w @ t.probs
     d = 2
     e1 = bn.bounds(t, d).estimates["E_1"]
-    obj = lambda x: 0.5 * float(np.sum(w[:, None] * pbar[None, :] * (A - x[:12].reshape(6, 2) @ x[12:].reshape(5, 2).T) ** 2))  # noqa: E731
+    obj = lambda x: (
+        0.5
+        * float(
+            np.sum(
+                w[:, None]
+                * pbar[None, :]
+                * (A - x[:12].reshape(6, 2) @ x[12:].reshape(5, 2).T) ** 2
+            )
+        )
+    )  # noqa: E731
     rng = np.random.default_rng(0)
-    best = min(minimize(obj, rng.standard_normal(22), method="BFGS", options={"gtol": 1e-12}).fun for _ in range(5))
+    best = min(
+        minimize(obj, rng.standard_normal(22), method="BFGS", options={"gtol": 1e-12}).fun
+        for _ in range(5)
+    )
     assert np.isclose(best, e1, rtol=1e-6)

@@ -33,9 +33,17 @@ def check_identity_numeric():
     for p, a, delta in random_instances(100, seed=1):
         q = np.exp(a + delta - np.max(a + delta))
         q /= q.sum()
-        ref = sum(mpmath.mpf(pj) * mpmath.log(mpmath.mpf(pj) / mpmath.mpf(qj)) for pj, qj in zip(p, q) if pj > 0)
-        phi_sum = sum(mpmath.mpf(pj) * (mpmath.mpf(qj) / mpmath.mpf(pj) - 1 - mpmath.log(mpmath.mpf(qj) / mpmath.mpf(pj)))
-                      for pj, qj in zip(p, q) if pj > 0)
+        ref = sum(
+            mpmath.mpf(pj) * mpmath.log(mpmath.mpf(pj) / mpmath.mpf(qj))
+            for pj, qj in zip(p, q)
+            if pj > 0
+        )
+        phi_sum = sum(
+            mpmath.mpf(pj)
+            * (mpmath.mpf(qj) / mpmath.mpf(pj) - 1 - mpmath.log(mpmath.mpf(qj) / mpmath.mpf(pj)))
+            for pj, qj in zip(p, q)
+            if pj > 0
+        )
         # step 1 exactly: sum p phi(x) = q(supp p) - p(supp p) + KL; both masses are 1 up to
         # the float64 rounding of p and q, which high precision sees
         mass_q = sum(mpmath.mpf(qj) for qj, pj in zip(q, p) if pj > 0)

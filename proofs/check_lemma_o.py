@@ -25,7 +25,9 @@ def check_sharp_constant():
     delta = np.array([1.0, -1.0])
     # equality case: any other constant than sqrt(2) breaks it (too small) or is not sharp
     assert np.isclose(osc(delta), B.U_OSC_COEFF * np.linalg.norm(centre(delta)), rtol=1e-15)
-    assert sp.sqrt(2) * sp.sqrt(2) == 2  # osc = 2 = sqrt(2) * ||C delta|| with ||C delta|| = sqrt(2)
+    assert (
+        sp.sqrt(2) * sp.sqrt(2) == 2
+    )  # osc = 2 = sqrt(2) * ||C delta|| with ||C delta|| = sqrt(2)
 
 
 def check_chain_numeric():
@@ -42,4 +44,6 @@ def check_chain_numeric():
             assert osc(delta) <= B.U_OSC_COEFF * np.linalg.norm(centre(delta)) * (1 + 1e-12)
         q = softmax(z + delta)
         kl_val = float(np.sum(p_z * (np.log(p_z) - np.log(q))))
-        assert kl_val <= float(delta.max() - p_z @ delta) + 1e-12 * (1 + abs(z).max() + abs(delta).max())
+        assert kl_val <= float(delta.max() - p_z @ delta) + 1e-12 * (
+            1 + abs(z).max() + abs(delta).max()
+        )

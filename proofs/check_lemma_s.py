@@ -61,5 +61,7 @@ def check_bound_numeric():
         assert lhs <= rhs * (1 + 1e-9) + 1e-15
     for eps in (1e-1, 1e-2, 1e-3):
         delta = np.array([eps, -eps])
-        ratio = kl(softmax(np.zeros(2)), softmax(delta)) / (B.U_QUADRATIC_COEFF * float(np.sum(centre(delta) ** 2)))
+        ratio = kl(softmax(np.zeros(2)), softmax(delta)) / (
+            B.U_QUADRATIC_COEFF * float(np.sum(centre(delta) ** 2))
+        )
         assert ratio <= 1 + 1e-9 and ratio > 1 - eps  # the constant 1/4 is sharp

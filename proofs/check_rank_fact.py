@@ -47,8 +47,20 @@ def check_trained_head_gap_above_lower():
             W = head.A.detach().double().numpy() @ head.B.detach().double().numpy()
             assert np.linalg.matrix_rank(W, tol=1e-9) <= r
             assert heads.head_gap(head, X, t) >= lower
-        fit = heads.fit_head(X, t, r, bias=bias, lr=3e-2, steps=300, batch_size=n, held_out=0.0, init_std=0.3,
-                             progress=False)
+        fit = heads.fit_head(
+            X,
+            t,
+            r,
+            bias=bias,
+            lr=3e-2,
+            steps=300,
+            batch_size=n,
+            held_out=0.0,
+            init_std=0.3,
+            progress=False,
+        )
         trained = heads.head_gap(fit.head, X, t)
         assert np.isfinite(trained) and trained >= lower
-        assert abs(trained - fit.eval_gap) < 1e-6 * max(1.0, trained)  # two independent evaluation paths
+        assert abs(trained - fit.eval_gap) < 1e-6 * max(
+            1.0, trained
+        )  # two independent evaluation paths

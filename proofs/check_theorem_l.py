@@ -41,7 +41,10 @@ def check_concavity():
     v, y = sp.symbols("v y", positive=True)
     F, (x,) = segment_function_expr()
     h1 = sp.diff(F.subs(x, sp.sqrt(v)), v)
-    assert sp.simplify(h1 - (1 - sp.exp(-sp.sqrt(2) * sp.sqrt(v))) / (2 * sp.sqrt(2) * sp.sqrt(v))) == 0
+    assert (
+        sp.simplify(h1 - (1 - sp.exp(-sp.sqrt(2) * sp.sqrt(v))) / (2 * sp.sqrt(2) * sp.sqrt(v)))
+        == 0
+    )
     # d/dy [(1 - e^{-y})/y] = ((1 + y) e^{-y} - 1)/y^2 <= 0  because e^y >= 1 + y
     g = (1 - sp.exp(-y)) / y
     assert sp.simplify(sp.diff(g, y) - ((1 + y) * sp.exp(-y) - 1) / y**2) == 0

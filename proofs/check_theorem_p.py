@@ -29,7 +29,13 @@ def check_lemma_5_1_expansion():
     assert sp.simplify(first - correct) == 0
     # the printed expansion's first-order term (log(1 + eps sum_j e^{(Mx)_j} / sum_j e^{(W*x)_j}))
     printed = sum(sp.exp(Mx[j]) for j in range(3)) / Zs - Mx[y]
-    subs = {s: v for s, v in zip(list(W) + list(M) + list(x), [0.3, -0.2, 0.5, 0.1, -0.4, 0.2, 1.0, 0.5, -1.0, 0.3, 0.2, -0.7, 1.0, 2.0])}
+    subs = {
+        s: v
+        for s, v in zip(
+            list(W) + list(M) + list(x),
+            [0.3, -0.2, 0.5, 0.1, -0.4, 0.2, 1.0, 0.5, -1.0, 0.3, 0.2, -0.7, 1.0, 2.0],
+        )
+    }
     assert abs(float(first.subs(subs)) - float(printed.subs(subs))) > 0.1
 
 
@@ -42,7 +48,11 @@ def check_forms_ordered():
 
 
 def _gap(P, w, Z):
-    logq = Z - np.log(np.exp(Z - Z.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True)) - Z.max(axis=1, keepdims=True)
+    logq = (
+        Z
+        - np.log(np.exp(Z - Z.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True))
+        - Z.max(axis=1, keepdims=True)
+    )
     return float(w @ np.sum(P * (np.log(P) - logq), axis=1))
 
 
@@ -71,4 +81,7 @@ def check_theorem_p_numeric():
             assert np.linalg.matrix_rank(Wrep, tol=1e-9) <= d
             excess_rep = _gap(P, w, X @ Wrep.T) - base
             tau2 = float(np.sum(sm[d:] ** 2))
-            assert excess_rep <= float(B.theorem_p_representation(tau2, teacher=teacher)) * (1 + 1e-9) + 1e-12
+            assert (
+                excess_rep
+                <= float(B.theorem_p_representation(tau2, teacher=teacher)) * (1 + 1e-9) + 1e-12
+            )

@@ -11,8 +11,12 @@ def check_cauchy_schwarz_lagrange():
     w = sp.symbols("w1:4", positive=True)
     x = sp.symbols("x1:4", real=True)
     # (sum w)(sum w x^2) - (sum w x)^2 = 1/2 sum_{i,j} w_i w_j (x_i - x_j)^2 >= 0
-    lhs = sum(w) * sum(wi * xi**2 for wi, xi in zip(w, x)) - sum(wi * xi for wi, xi in zip(w, x)) ** 2
-    rhs = sp.Rational(1, 2) * sum(w[i] * w[j] * (x[i] - x[j]) ** 2 for i in range(3) for j in range(3))
+    lhs = (
+        sum(w) * sum(wi * xi**2 for wi, xi in zip(w, x)) - sum(wi * xi for wi, xi in zip(w, x)) ** 2
+    )
+    rhs = sp.Rational(1, 2) * sum(
+        w[i] * w[j] * (x[i] - x[j]) ** 2 for i in range(3) for j in range(3)
+    )
     assert sp.expand(lhs - rhs) == 0
 
 

@@ -30,7 +30,12 @@ def logit_matrices(draw, n: int | None = None, v: int | None = None, max_rank: i
     rng = np.random.default_rng(seed)
     scale = draw(st.sampled_from([0.05, 0.5, 2.0, 6.0]))
     rank = draw(st.integers(0, min(n, v) if max_rank is None else min(max_rank, n, v)))
-    Z = rng.standard_normal((n, rank)) @ rng.standard_normal((rank, v)) * scale / max(1, rank) ** 0.5
+    Z = (
+        rng.standard_normal((n, rank))
+        @ rng.standard_normal((rank, v))
+        * scale
+        / max(1, rank) ** 0.5
+    )
     style = draw(st.sampled_from(["plain", "one_hot_rows", "duplicate_rows", "tiny_perturbation"]))
     if style == "one_hot_rows":
         rows = rng.random(n) < 0.5

@@ -11,7 +11,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_solver", ROOT / "experiments" / "bench_solver.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_solver", ROOT / "experiments" / "bench_solver.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -19,7 +21,10 @@ def bench():
 
 def test_ratios_when_adam_reaches_the_goal(bench):
     solve = [(0.5, 1.0), (1.0, 0.1 + 5e-7), (2.0, 0.1)]
-    adam = {1e-2: [(1.0, 0.5), (8.0, 0.1 + 9e-7), (9.0, 0.1)], 3e-2: [(4.0, 0.1 + 1e-6), (5.0, 0.1)]}
+    adam = {
+        1e-2: [(1.0, 0.5), (8.0, 0.1 + 9e-7), (9.0, 0.1)],
+        3e-2: [(4.0, 0.1 + 1e-6), (5.0, 0.1)],
+    }
     c = bench.compare(solve, adam, 0.1, cap=10.0)
     assert c["adam_seconds_to_goal"] == {"0.01": 8.0, "0.03": 4.0}
     assert c["ratio_adam_over_solve"] == pytest.approx(4.0 / 1.0)
@@ -55,7 +60,9 @@ def test_tiny_run_writes_rows_and_resumes(bench, tmp_path):
     assert len(rows) == 1 and out.exists()
     r = rows[0]
     assert r["solve_converged"] and r["G_ref"] <= r["solve_gap"]
-    again = bench.main(["--quick", "--cap", "0.5", "--out", str(out)])  # resumes: nothing recomputed
+    again = bench.main(
+        ["--quick", "--cap", "0.5", "--out", str(out)]
+    )  # resumes: nothing recomputed
     assert again == rows
 
 
@@ -71,7 +78,9 @@ def test_one_baseline_at_chosen_learning_rates(bench):
     assert r["learning_rates"] == [3e-2] and list(r["paper"]["adam_best_gap"]) == ["0.03"]
 
 
-@pytest.mark.parametrize("flag, value", [("--lrs", "0.01,x"), ("--lrs", "-1"), ("--baselines", "paper,cold")])
+@pytest.mark.parametrize(
+    "flag, value", [("--lrs", "0.01,x"), ("--lrs", "-1"), ("--baselines", "paper,cold")]
+)
 def test_bad_learning_rates_or_baselines_are_rejected(bench, flag, value):
     with pytest.raises(SystemExit):
         bench.main([flag, value])
@@ -80,8 +89,14 @@ def test_bad_learning_rates_or_baselines_are_rejected(bench, flag, value):
 def test_median_over_repeats(bench):
     """Measured ratios give their median; a capped repeat enters with its lower bound and
     makes the median a lower bound."""
+
     def row(ratio, lower):
-        return {"N": 5, "V": 6, "d": 2, "paper": {"ratio_adam_over_solve": ratio, "ratio_lower_bound": lower}}
+        return {
+            "N": 5,
+            "V": 6,
+            "d": 2,
+            "paper": {"ratio_adam_over_solve": ratio, "ratio_lower_bound": lower},
+        }
 
     line = bench.summarise_repeats([row(8.0, None), row(12.0, None), row(11.0, None)], ["paper"])
     assert "median 11.0x (8.0, 12.0, 11.0)" in line and "3 repeats" in line
@@ -92,11 +107,40 @@ def test_median_over_repeats(bench):
 
 def test_repeats_are_separate_rows_and_resume(bench, tmp_path, capsys):
     out = tmp_path / "r.json"
-    rows = bench.main(["--quick", "--cap", "0.3", "--baselines", "paper", "--lrs", "3e-2", "--repeat", "2",
-                       "--out", str(out)])
+    rows = bench.main(
+        [
+            "--quick",
+            "--cap",
+            "0.3",
+            "--baselines",
+            "paper",
+            "--lrs",
+            "3e-2",
+            "--repeat",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
     assert [r["repeat"] for r in rows] == [0, 1]
     assert "2 repeats" in capsys.readouterr().out
-    assert bench.main(["--quick", "--cap", "0.3", "--baselines", "paper", "--lrs", "3e-2", "--repeat", "2",
-                       "--out", str(out)]) == rows
+    assert (
+        bench.main(
+            [
+                "--quick",
+                "--cap",
+                "0.3",
+                "--baselines",
+                "paper",
+                "--lrs",
+                "3e-2",
+                "--repeat",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == rows
+    )
     with pytest.raises(SystemExit):
         bench.main(["--repeat", "0"])

@@ -75,7 +75,9 @@ def test_bias_d0_is_mutual_information():
 
 def test_segment_function_limits():
     x = np.array([1e-8, 1e-4, 1e-2])
-    np.testing.assert_allclose(B.segment_function(x), x**2 / 2 - math.sqrt(2) * x**3 / 6 + x**4 / 12, rtol=1e-6)
+    np.testing.assert_allclose(
+        B.segment_function(x), x**2 / 2 - math.sqrt(2) * x**3 / 6 + x**4 / 12, rtol=1e-6
+    )
     big = 1e6
     assert B.segment_function(big) == pytest.approx(big / math.sqrt(2) - 0.5, rel=1e-15)
     with pytest.raises(ValueError):
@@ -115,7 +117,7 @@ def test_bounds_from_spectrum_matches_bounds():
     sp = bn.bounds_from_spectrum(sigma, d, weights=t.weights, min_probs=m)
     for name in ("U_quad", "U_osc", "L_thm"):
         assert sp.details[name].value == pytest.approx(full.details[name].value, rel=1e-10)
-    top = bn.bounds_from_spectrum(sigma[:d + 1], d, frobenius_sq=float(np.sum(sigma**2)))
+    top = bn.bounds_from_spectrum(sigma[: d + 1], d, frobenius_sq=float(np.sum(sigma**2)))
     assert top.upper == pytest.approx(sp.upper, rel=1e-10)
     assert top.lower == 0.0 and "L_trivial" in top.details
     with pytest.raises(ValueError, match="frobenius_sq is smaller"):
@@ -190,9 +192,16 @@ def test_zero_at_or_above_rank(n, v, data):
     bias = data.draw(st.booleans())
     max_rank = min(n - int(bias), v - 1)
     r = data.draw(st.integers(0, max_rank))
-    t, _ = bn.targets.synthetic(n, v, data.draw(st.sampled_from(["power", "exponential", "step"])),
-                                scale=data.draw(st.sampled_from([0.1, 1.0, 8.0])), rank=r,
-                                weights=data.draw(st.sampled_from(["uniform", "zipf"])), seed=data.draw(st.integers(0, 99)), bias=bias)
+    t, _ = bn.targets.synthetic(
+        n,
+        v,
+        data.draw(st.sampled_from(["power", "exponential", "step"])),
+        scale=data.draw(st.sampled_from([0.1, 1.0, 8.0])),
+        rank=r,
+        weights=data.draw(st.sampled_from(["uniform", "zipf"])),
+        seed=data.draw(st.integers(0, 99)),
+        bias=bias,
+    )
     for d in range(r, r + 3):
         s = bn.bounds(t, d)
         assert s.lower == 0.0 and s.upper == 0.0, (d, r, s)
@@ -204,12 +213,16 @@ def test_zero_at_or_above_rank(n, v, data):
 def test_invariant_under_permutations(t, d, data):
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     rows, cols = rng.permutation(t.n_contexts), rng.permutation(t.vocab_size)
-    tp = bn.Target.from_probs(np.array(t.probs)[rows][:, cols], weights=t.weights[rows], bias=t.bias)
+    tp = bn.Target.from_probs(
+        np.array(t.probs)[rows][:, cols], weights=t.weights[rows], bias=t.bias
+    )
     a, b = bn.bounds(t, d), bn.bounds(tp, d)
     for name in a.details:
         if name == "L_restricted":  # candidate subsets follow pbar ranks: ties may reorder them
             continue
-        assert b.details[name].value == pytest.approx(a.details[name].value, rel=1e-7, abs=1e-12), name
+        assert b.details[name].value == pytest.approx(a.details[name].value, rel=1e-7, abs=1e-12), (
+            name
+        )
     assert b.entropy == pytest.approx(a.entropy, rel=1e-12, abs=1e-15)
 
 

@@ -14,8 +14,22 @@ def test_sweep_csv_certified_ordering(tmp_path, capsys):
     t, _ = bn.targets.synthetic(40, 30, "power", decay=0.8, scale=4.0, seed=2)
     path = tmp_path / "target.npy"
     np.save(path, np.array(t.probs))
-    assert cli.main(["sweep", str(path), "--ds", "1,2,4,8", "--out", str(tmp_path / "out"), "--max-seconds", "5",
-                     "--trained"]) == 0
+    assert (
+        cli.main(
+            [
+                "sweep",
+                str(path),
+                "--ds",
+                "1,2,4,8",
+                "--out",
+                str(tmp_path / "out"),
+                "--max-seconds",
+                "5",
+                "--trained",
+            ]
+        )
+        == 0
+    )
     with open(tmp_path / "out" / "sweep.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [int(r["d"]) for r in rows] == [1, 2, 4, 8]
@@ -54,14 +68,18 @@ def test_cli_bad_input(tmp_path):
 
 
 def test_report_round_trip_and_check_rows(tmp_path):
-    rows = [{"d": 1, "lower": 0.1, "upper": 0.3, "solver": 0.3, "trained": 0.31, "entropy": 2.0},
-            {"d": 2, "lower": 0.05, "upper": 0.1, "solver": 0.1, "trained": 0.12, "entropy": 2.0}]
+    rows = [
+        {"d": 1, "lower": 0.1, "upper": 0.3, "solver": 0.3, "trained": 0.31, "entropy": 2.0},
+        {"d": 2, "lower": 0.05, "upper": 0.1, "solver": 0.1, "trained": 0.12, "entropy": 2.0},
+    ]
     report.write_csv(rows, tmp_path / "r.csv")
     assert report.read_csv(tmp_path / "r.csv") == rows  # floats written with repr: exact round trip
     report.check_rows(rows)
     with pytest.raises(ValueError, match="d=2: trained head"):
         report.check_rows([rows[0], {**rows[1], "trained": 0.01}])
     with pytest.raises(ValueError, match="d=1: solver"):
-        report.check_rows([{**rows[0], "solver": 0.2}])  # an explicit head below the reported upper bound
+        report.check_rows(
+            [{**rows[0], "solver": 0.2}]
+        )  # an explicit head below the reported upper bound
     with pytest.raises(ValueError, match="d=1: solver"):
         report.check_rows([{**rows[0], "solver": 0.05}])  # below the certified lower bound

@@ -89,17 +89,27 @@ def test_singular_entropy_flat_and_spike(normalization):
 
 
 @settings(max_examples=40, deadline=None)
-@given(k=st.integers(1, 8), seed=st.integers(0, 2**31 - 1), normalization=st.sampled_from(["squared", "plain"]))
+@given(
+    k=st.integers(1, 8),
+    seed=st.integers(0, 2**31 - 1),
+    normalization=st.sampled_from(["squared", "plain"]),
+)
 def test_spectrum_metrics_match_definitions(k, seed, normalization):
     rng = np.random.default_rng(seed)
     s = np.sort(rng.uniform(0.0, 3.0, k))[::-1]
     s[0] += 0.1
     w = s**2 if normalization == "squared" else s
     p = w / w.sum()
-    assert D.singular_entropy(values=s, normalization=normalization) == pytest.approx(kl_to_uniform(p), abs=1e-12)
+    assert D.singular_entropy(values=s, normalization=normalization) == pytest.approx(
+        kl_to_uniform(p), abs=1e-12
+    )
     q = s / s.sum()
-    assert D.entropy_rank(values=s) == pytest.approx(math.exp(-sum(x * math.log(x) for x in q if x > 0)), rel=1e-12)
-    assert D.participation_ratio(values=s) == pytest.approx((s**2).sum() ** 2 / (s**4).sum(), rel=1e-12)
+    assert D.entropy_rank(values=s) == pytest.approx(
+        math.exp(-sum(x * math.log(x) for x in q if x > 0)), rel=1e-12
+    )
+    assert D.participation_ratio(values=s) == pytest.approx(
+        (s**2).sum() ** 2 / (s**4).sum(), rel=1e-12
+    )
     for thr in (0.5, 0.9, 0.99, 1.0):
         r = D.energy_rank(values=s, threshold=thr)
         cum = np.cumsum(s**2) / (s**2).sum()
@@ -141,8 +151,12 @@ def test_energy_rank_rejects_threshold():
 def test_layer_anisotropy_on_tiny_gpt_neox():
     transformers = pytest.importorskip("transformers")
     config = transformers.GPTNeoXConfig(
-        vocab_size=97, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
-        intermediate_size=64, max_position_embeddings=64,
+        vocab_size=97,
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
     )
     torch.manual_seed(0)
     model = transformers.GPTNeoXForCausalLM(config).eval()
@@ -155,4 +169,6 @@ def test_layer_anisotropy_on_tiny_gpt_neox():
         last = model.gpt_neox(input_ids=ids, attention_mask=mask).last_hidden_state
     rows = last.reshape(-1, 32)[mask.bool().reshape(-1)]
     assert rows.shape[0] == 28
-    assert values[-1] == pytest.approx(anisotropy_quadratic(rows.double().numpy()), rel=1e-6, abs=1e-9)
+    assert values[-1] == pytest.approx(
+        anisotropy_quadratic(rows.double().numpy()), rel=1e-6, abs=1e-9
+    )

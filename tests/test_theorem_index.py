@@ -15,8 +15,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 INDEX = ROOT / "proofs" / "README.md"
 RESULTS = [
-    "Lemma K", "Lemma S", "Lemma O", "Rank fact", "Eckart–Young–Mirsky", "Theorem U",
-    "Theorem P", "Theorem L", "Lemma R", "Estimates",
+    "Lemma K",
+    "Lemma S",
+    "Lemma O",
+    "Rank fact",
+    "Eckart–Young–Mirsky",
+    "Theorem U",
+    "Theorem P",
+    "Theorem L",
+    "Lemma R",
+    "Estimates",
 ]
 
 

@@ -4,4 +4,12 @@ from .lm import ModelFeatures, from_model, model_features
 from .ngram import NgramInfo, ngram
 from .synthetic import synthetic, synthetic_spectrum
 
-__all__ = ["synthetic", "synthetic_spectrum", "ngram", "NgramInfo", "from_model", "model_features", "ModelFeatures"]
+__all__ = [
+    "synthetic",
+    "synthetic_spectrum",
+    "ngram",
+    "NgramInfo",
+    "from_model",
+    "model_features",
+    "ModelFeatures",
+]

@@ -33,7 +33,7 @@ def _resolve_name(name: str) -> str:
         return name
     base = name.split("/")[-1]
     if base.startswith("pythia-"):
-        size = base[len("pythia-"):].removesuffix("-deduped")
+        size = base[len("pythia-") :].removesuffix("-deduped")
         if size not in PYTHIA_SIZES:
             raise ValueError(f"unknown Pythia model {name!r}; sizes: {', '.join(PYTHIA_SIZES)}")
         return name if "/" in name else f"EleutherAI/{name}"
@@ -63,16 +63,25 @@ def _encode(texts, tokenizer) -> np.ndarray:
     if isinstance(texts, np.ndarray) and texts.dtype.kind in "iu":
         return texts.astype(np.int64).ravel()
     if tokenizer is None:
-        raise ValueError("no tokenizer for this model: pass tokenizer= (a tokenizers/transformers tokenizer or a callable) or token ids")
+        raise ValueError(
+            "no tokenizer for this model: pass tokenizer= (a tokenizers/transformers tokenizer or a callable) or token ids"
+        )
     from ..checkpoints import tokenize
 
-    if hasattr(tokenizer, "encode") and hasattr(tokenizer, "convert_tokens_to_ids"):  # transformers tokenizer
+    if hasattr(tokenizer, "encode") and hasattr(
+        tokenizer, "convert_tokens_to_ids"
+    ):  # transformers tokenizer
         items = [texts] if isinstance(texts, str) else list(texts)
-        return np.asarray([i for t in items for i in tokenizer.encode(t, add_special_tokens=False)], dtype=np.int64)
+        return np.asarray(
+            [i for t in items for i in tokenizer.encode(t, add_special_tokens=False)],
+            dtype=np.int64,
+        )
     return tokenize(texts, tokenizer)
 
 
-def extract_features(model, ids: np.ndarray, *, context_length: int, batch_size: int, device, progress: bool):
+def extract_features(
+    model, ids: np.ndarray, *, context_length: int, batch_size: int, device, progress: bool
+):
     """Final-layer features of every position of ``ids`` (blocks of ``context_length``) and
     the logits of the first block, for the factorisation check."""
     import torch
@@ -82,14 +91,21 @@ def extract_features(model, ids: np.ndarray, *, context_length: int, batch_size:
     feats, first_logits = [], None
     with torch.no_grad():
         for start in tqdm(range(0, n_blocks, batch_size), desc="features", disable=not progress):
-            blocks = [ids[j * context_length:(j + 1) * context_length] for j in range(start, min(n_blocks, start + batch_size))]
+            blocks = [
+                ids[j * context_length : (j + 1) * context_length]
+                for j in range(start, min(n_blocks, start + batch_size))
+            ]
             width = max(len(b) for b in blocks)
             batch = torch.zeros(len(blocks), width, dtype=torch.long)
             mask = torch.zeros(len(blocks), width, dtype=torch.long)
             for r, b in enumerate(blocks):
                 batch[r, : len(b)] = torch.from_numpy(b)
                 mask[r, : len(b)] = 1
-            out = model(input_ids=batch.to(device), attention_mask=mask.to(device), output_hidden_states=True)
+            out = model(
+                input_ids=batch.to(device),
+                attention_mask=mask.to(device),
+                output_hidden_states=True,
+            )
             h = out.hidden_states[-1]
             if first_logits is None:
                 first_logits = (out.logits[0, : len(blocks[0])].double().cpu().numpy(), len(feats))
@@ -161,22 +177,32 @@ def model_features(
     b = None if getattr(head, "bias", None) is None else head.bias.detach().double().cpu().numpy()
     ids = _encode(texts, tokenizer)
     if ids.size < 2:
-        raise ValueError(f"the text gives {ids.size} token(s), shorter than one context (need >= 2 tokens)")
+        raise ValueError(
+            f"the text gives {ids.size} token(s), shorter than one context (need >= 2 tokens)"
+        )
     ids = ids[:max_tokens]
     if ids.min() < 0 or ids.max() >= W.shape[0]:
         raise ValueError(
             f"token id {int(ids.max())} is outside the head's vocabulary of {W.shape[0]}: the tokenizer "
             "does not match the model (pass the model's own tokenizer=)"
         )
-    key = hashlib.sha256(json.dumps([model_id, revision, context_length, str(tokenizer_given is not None)]).encode()
-                         + ids.tobytes()).hexdigest()[:20]
+    key = hashlib.sha256(
+        json.dumps([model_id, revision, context_length, str(tokenizer_given is not None)]).encode()
+        + ids.tobytes()
+    ).hexdigest()[:20]
     cache = Path(cache_dir) / f"features-{key}.npz" if cache_dir is not None else None
     if cache is not None and cache.is_file():
         with np.load(cache) as z:
             X, logits0 = z["features"], z["logits0"]
     else:
-        X, logits0 = extract_features(model, ids, context_length=context_length, batch_size=batch_size,
-                                      device=dev, progress=progress)
+        X, logits0 = extract_features(
+            model,
+            ids,
+            context_length=context_length,
+            batch_size=batch_size,
+            device=dev,
+            progress=progress,
+        )
         if cache is not None:
             _atomic_savez(cache, features=X, logits0=logits0)
     rows = min(64, logits0.shape[0])
@@ -191,7 +217,9 @@ def model_features(
     del model
     if dev.type == "cuda":
         torch.cuda.empty_cache()
-    return ModelFeatures(features=X, token_ids=ids, head=W, head_bias=b, model_id=model_id, revision=revision)
+    return ModelFeatures(
+        features=X, token_ids=ids, head=W, head_bias=b, model_id=model_id, revision=revision
+    )
 
 
 def from_model(
@@ -243,7 +271,17 @@ def from_model(
     ImportError
         Missing optional package, with the pip command.
     """
-    mf = model_features(model_or_name, texts, revision=revision, tokenizer=tokenizer, max_tokens=max_tokens,
-                        context_length=context_length, batch_size=batch_size, device=device, cache_dir=cache_dir,
-                        check_rtol=check_rtol, progress=progress)
+    mf = model_features(
+        model_or_name,
+        texts,
+        revision=revision,
+        tokenizer=tokenizer,
+        max_tokens=max_tokens,
+        context_length=context_length,
+        batch_size=batch_size,
+        device=device,
+        cache_dir=cache_dir,
+        check_rtol=check_rtol,
+        progress=progress,
+    )
     return Target.from_factors(mf.features, mf.head, mf.head_bias, bias=bias)

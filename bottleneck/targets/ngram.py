@@ -40,7 +40,9 @@ def gpt2_tokenizer():
     try:
         from tokenizers import ByteLevelBPETokenizer
     except ImportError as exc:
-        raise ImportError("BPE tokenizers need the tokenizers package: pip install tokenizers") from exc
+        raise ImportError(
+            "BPE tokenizers need the tokenizers package: pip install tokenizers"
+        ) from exc
     return ByteLevelBPETokenizer(str(encoder), str(merges))
 
 
@@ -57,7 +59,9 @@ def _tokenize_fn(tokenizer):
     if tokenizer == "gpt2":
         tok = gpt2_tokenizer()
         return lambda text: tok.encode(text).ids
-    raise ValueError(f"tokenizer must be 'words', 'gpt2', 'gpt-neox' or a callable; got {tokenizer!r}")
+    raise ValueError(
+        f"tokenizer must be 'words', 'gpt2', 'gpt-neox' or a callable; got {tokenizer!r}"
+    )
 
 
 def ngram(
@@ -126,7 +130,9 @@ def ngram(
             first_seen.setdefault(ctx, len(first_seen))
             n_ngrams += 1
     if n_ngrams == 0:
-        raise ValueError(f"the texts are shorter than one {order}-gram; pass more text or a lower order")
+        raise ValueError(
+            f"the texts are shorter than one {order}-gram; pass more text or a lower order"
+        )
     kept = [c for c, n in ctx_counts.items() if n >= min_count]
     kept.sort(key=lambda c: (-ctx_counts[c], first_seen[c]))
     if max_contexts is not None:
@@ -148,7 +154,9 @@ def ngram(
         target = Target.from_sparse(counts, weights=weights, bias=bias, normalize=True)
     else:
         dense = counts.toarray() + float(smoothing)
-        target = Target.from_probs(dense / dense.sum(axis=1, keepdims=True), weights=weights, bias=bias)
+        target = Target.from_probs(
+            dense / dense.sum(axis=1, keepdims=True), weights=weights, bias=bias
+        )
     if return_info:
         return target, NgramInfo(kept, vocab, counts, n_ngrams)
     return target

@@ -22,7 +22,9 @@ __all__ = ["synthetic", "synthetic_spectrum"]
 SPECTRA = ("power", "exponential", "step")
 
 
-def synthetic_spectrum(rank: int, spectrum: str = "power", decay: float = 1.0, scale: float = 1.0) -> np.ndarray:
+def synthetic_spectrum(
+    rank: int, spectrum: str = "power", decay: float = 1.0, scale: float = 1.0
+) -> np.ndarray:
     """Singular values ``sigma_1 >= ... >= sigma_rank > 0``.
 
     - ``"power"``: ``sigma_k = scale * k^(-decay)``
@@ -115,7 +117,11 @@ def synthetic(
     max_rank = min(n_contexts - (1 if bias else 0), vocab_size - 1)
     if rank is None:
         rank = max_rank
-    if isinstance(rank, bool) or not isinstance(rank, numbers.Integral) or not 0 <= rank <= max_rank:
+    if (
+        isinstance(rank, bool)
+        or not isinstance(rank, numbers.Integral)
+        or not 0 <= rank <= max_rank
+    ):
         raise ValueError(
             f"rank must be an integer in [0, {max_rank}] (= min(N{' - 1' if bias else ''}, V - 1)); got {rank!r}"
         )
