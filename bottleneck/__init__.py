@@ -20,7 +20,6 @@ from .sandwich import BoundValue, Sandwich
 from .spectrum import tail_energy, w_error
 from .target import Target
 
-
 _LAZY_MODULES = (
     "degeneration",
     "scaling",

@@ -78,8 +78,9 @@ def _hvp_chunk(Qw, w_inv, Gz, H_rows, W, dH_rows, dW, db):
 
 
 def _tangent_norm(QHtG, GQW, QW, gb) -> float:
-    """``||P_T(G)||_F`` from ``Q_H^T G`` and ``G Q_W`` (:meth:`FactorObjective.riemannian_grad_norm`),
-    with the bias gradient ``gb`` (None without a bias) in quadrature."""
+    """``||P_T(G)||_F`` from ``Q_H^T G`` and ``G Q_W``
+    (:meth:`FactorObjective.riemannian_grad_norm`), with the bias gradient ``gb`` (None
+    without a bias) in quadrature."""
     sq = (QHtG**2).sum() + (GQW**2).sum() - ((QHtG @ QW) ** 2).sum()
     if gb is not None:
         sq = sq + (gb**2).sum()
@@ -172,7 +173,8 @@ class FactorObjective:
     def curvature_weights(
         self, sl: slice, Z: torch.Tensor
     ) -> torch.Tensor:  # pragma: no cover - abstract
-        """Rows ``q_i`` whose ``pi_i (diag q_i - q_i q_i^T)`` is the Gauss–Newton block of row ``i``."""
+        """Rows ``q_i`` whose ``pi_i (diag q_i - q_i q_i^T)`` is the Gauss–Newton block of row
+        ``i``."""
         raise NotImplementedError
 
     def chunk_state(self, sl: slice, Z: torch.Tensor):
@@ -191,7 +193,7 @@ class FactorObjective:
 
     def second_order_state(
         self, H, W, b, hvp_dtype=None, cache_bytes: int = 2**29
-    ) -> "SecondOrderState":
+    ) -> SecondOrderState:
         """Everything one Newton iteration needs at ``(H, W, b)``, in a single pass over the rows.
 
         Value, gradient, Gauss–Newton diagonal (:meth:`diag_curvature`), Riemannian gradient
@@ -272,7 +274,8 @@ class FactorObjective:
     def diag_curvature(self, H: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None):
         """Diagonal of the Gauss–Newton matrix w.r.t. ``H``, ``W`` and ``b``.
 
-        ``D_H[i, k] = pi_i Var_{q_i}(W[:, k])``, ``D_W[j, k] = sum_i pi_i q_ij (1 - q_ij) H[i, k]^2``,
+        ``D_H[i, k] = pi_i Var_{q_i}(W[:, k])``,
+        ``D_W[j, k] = sum_i pi_i q_ij (1 - q_ij) H[i, k]^2``,
         ``D_b[j] = sum_i pi_i q_ij (1 - q_ij)``; used as a diagonal preconditioner.
         """
         n = H.shape[0]
@@ -352,7 +355,8 @@ class FactorObjective:
 
 class SecondOrderState:
     """Value, gradient, Gauss–Newton diagonal and Riemannian gradient norm at one point,
-    with cached curvature for Hessian-vector products (:meth:`FactorObjective.second_order_state`)."""
+    with cached curvature for Hessian-vector products
+    (:meth:`FactorObjective.second_order_state`)."""
 
     def __init__(
         self,
@@ -373,8 +377,7 @@ class SecondOrderState:
         self.row_data, self.curvature_weights = row_data, curvature_weights
         self.value, self.grad, self.diag, self.grad_norm = value, grad, diag, grad_norm
         self.cache, self.hvp_dtype = cache, hvp_dtype
-        cast = lambda t: None if t is None else t.to(hvp_dtype)
-        self._Hh, self._Wh = cast(H), cast(W)
+        self._Hh, self._Wh = H.to(hvp_dtype), W.to(hvp_dtype)
 
     def hvp(self, dH, dW, db):
         """Exact Hessian-vector product (same formula as :meth:`FactorObjective.hvp`), from the

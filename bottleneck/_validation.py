@@ -29,7 +29,8 @@ def as_float_matrix(x, name: str, min_columns: int = 2) -> np.ndarray:
     if arr.ndim != 2:
         hint = f" (for a single context use {name}[None, :])" if arr.ndim == 1 else ""
         raise ValueError(
-            f"{name} must be a 2-D array of shape (n_contexts, vocab_size); got shape {arr.shape}{hint}"
+            f"{name} must be a 2-D array of shape (n_contexts, vocab_size); "
+            f"got shape {arr.shape}{hint}"
         )
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(
@@ -49,7 +50,8 @@ def check_finite(arr: np.ndarray, name: str) -> None:
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
         where = _where(idx)
         raise ValueError(
-            f"{name} has a non-finite entry {float(arr[idx])!r} at {where} ({int(bad.sum())} in total)"
+            f"{name} has a non-finite entry {float(arr[idx])!r} at {where} "
+            f"({int(bad.sum())} in total)"
         )
 
 
@@ -95,7 +97,8 @@ def as_weights(weights, n_contexts: int, *, normalize: bool = False) -> np.ndarr
     if nonpos.any():
         i = int(np.argmax(nonpos))
         raise ValueError(
-            f"weights must be strictly positive (theory.md §1: pi_i > 0); weights[{i}] = {float(w[i])!r} "
+            "weights must be strictly positive (theory.md §1: pi_i > 0); "
+            f"weights[{i}] = {float(w[i])!r} "
             f"({int(nonpos.sum())} non-positive in total); drop zero-weight contexts instead"
         )
     total = float(w.sum())

@@ -82,12 +82,14 @@ def token_cross_entropy(
     n_blocks = ids.size // block_size
     if n_blocks == 0:
         raise ValueError(
-            f"the sample has {ids.size} tokens, fewer than one block of {block_size}; pass more text"
+            f"the sample has {ids.size} tokens, fewer than one block of {block_size}; "
+            "pass more text"
         )
     vocab = model.get_output_embeddings().weight.shape[0]
     if ids.max() >= vocab or ids.min() < 0:
         raise ValueError(
-            f"token id {int(ids.max())} is outside the model's vocabulary of {vocab}: tokenizer mismatch"
+            f"token id {int(ids.max())} is outside the model's vocabulary of {vocab}: "
+            "tokenizer mismatch"
         )
     blocks = torch.from_numpy(ids[: n_blocks * block_size].reshape(n_blocks, block_size))
     total, count = 0.0, 0

@@ -28,7 +28,8 @@ _SOURCES = {
 
 
 def corpus_path(name: str) -> Path:
-    """Path of an offline corpus file (``"kjv"`` or ``"wiki"``); a clear error names the pip command."""
+    """Path of an offline corpus file (``"kjv"`` or ``"wiki"``); a clear error names the pip
+    command."""
     if name not in _SOURCES:
         raise ValueError(f"unknown corpus {name!r}; known: {sorted(_SOURCES)}")
     package, rel, fix = _SOURCES[name]

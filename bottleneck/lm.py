@@ -27,7 +27,8 @@ def require_transformers():
         import transformers
     except ImportError as exc:
         raise ImportError(
-            "this needs the Hugging Face transformers package: pip install 'bottleneck[lm]' (or pip install transformers)"
+            "this needs the Hugging Face transformers package: pip install 'bottleneck[lm]' "
+            "(or pip install transformers)"
         ) from exc
     return transformers
 
@@ -88,7 +89,8 @@ def load_causal_lm(model: str, revision: str | None = None, *, device: str = "cp
             lm = transformers.AutoModelForCausalLM.from_pretrained(model, revision=revision)
         except OSError as exc:
             raise ValueError(
-                f"could not load {model!r} (revision {revision!r}): not a local directory and not in the "
+                f"could not load {model!r} (revision {revision!r}): not a local directory and "
+                "not in the "
                 "Hugging Face cache; download it where you have network, or pass a local directory "
                 "(root/<revision>/ for checkpoints), or 'smollm2' for the offline SmolLM2"
             ) from exc

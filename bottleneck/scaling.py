@@ -148,12 +148,13 @@ class ScalingLaw:
         bootstrap: int = 0,
         confidence: float = 0.95,
         seed: int = 0,
-    ) -> "ScalingLaw":
+    ) -> ScalingLaw:
         """Fit the free parameters (all those not in ``fixed``) by (robust) least squares.
 
         Minimises ``sum_i rho(L(N_i, T_i) - L_i)`` with ``rho(r) = r^2/2`` or the Huber
         function with threshold ``huber_delta`` (nats). ``A, B > 0`` are optimised in log
-        space (within ``[-60, 80]``) and the exponents are kept in ``[1e-4, 3]``. Starting points: a grid of
+        space (within ``[-60, 80]``) and the exponents are kept in ``[1e-4, 3]``. Starting
+        points: a grid of
         ``starts x starts`` exponent pairs; for each, the parameters the law is linear in
         (``A, B, E``) are solved by linear least squares, and the best refined point wins.
 
@@ -188,7 +189,8 @@ class ScalingLaw:
         free = tuple(k for k in PARAM_NAMES if k not in fixed)
         if len(free) > N.size:
             raise ValueError(
-                f"{len(free)} free parameters {free} but only {N.size} points; freeze some with fixed="
+                f"{len(free)} free parameters {free} but only {N.size} points; "
+                "freeze some with fixed="
             )
         if loss not in ("squared", "huber"):
             raise ValueError(f"loss must be 'squared' or 'huber'; got {loss!r}")

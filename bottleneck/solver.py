@@ -150,7 +150,7 @@ def _factor(Z: np.ndarray, d: int, bias: bool):
     return H, W, b
 
 
-def _pad(sol: "Solution", target: Target, d: int, scale: float):
+def _pad(sol: Solution, target: Target, d: int, scale: float):
     """Extend a rank-``d0`` solution to rank ``d`` along the steepest rank-one descent directions.
 
     Zero-padding is a saddle (the new columns get zero gradient); instead each new column

@@ -361,7 +361,8 @@ def log_prob_noise_scale(target: Target) -> float:
 
 
 def fisher_weighted_matrix(target: Target) -> np.ndarray:
-    """``D_pi^{1/2} A D_pbar^{1/2}`` with ``pbar = pi^T P / sum(pi)`` (estimate E_1, theory.md §3)."""
+    """``D_pi^{1/2} A D_pbar^{1/2}`` with ``pbar = pi^T P / sum(pi)`` (estimate E_1,
+    theory.md §3)."""
     return centred_log_prob_matrix(target) * np.sqrt(target.mean_probs())[None, :]
 
 

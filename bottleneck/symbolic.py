@@ -10,7 +10,7 @@ Every function returns ``(expression, symbols)``.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 __all__ = [
     "phi_expr",
@@ -32,7 +32,7 @@ def _sp():
     return sympy
 
 
-@lru_cache(maxsize=None)
+@cache
 def phi_expr():
     """Lemma K: ``phi(x) = e^x - 1 - x`` (proofs/lemma_k.md)."""
     sp = _sp()
@@ -40,9 +40,10 @@ def phi_expr():
     return sp.exp(x) - 1 - x, (x,)
 
 
-@lru_cache(maxsize=None)
+@cache
 def lse_hessian_bound():
-    """Lemma S: ``sup_q lambda_max(diag(q) - q q^T) = 1/2`` (attained at ``V = 2``, ``q = (1/2, 1/2)``).
+    """Lemma S: ``sup_q lambda_max(diag(q) - q q^T) = 1/2`` (attained at ``V = 2``,
+    ``q = (1/2, 1/2)``).
 
     Derived, not typed: Popoviciu gives ``Var_q(v) <= osc(v)^2/4`` and
     ``osc(v)^2 <= 2 ||Cv||^2`` (proofs/lemma_s.md); the product of the two constants is
@@ -54,7 +55,7 @@ def lse_hessian_bound():
     return popoviciu * osc_to_norm
 
 
-@lru_cache(maxsize=None)
+@cache
 def segment_function_expr():
     """Theorem L: ``F(x) = int_0^x (x - u) exp(-sqrt(2) u) du`` evaluated in closed form."""
     sp = _sp()
@@ -63,7 +64,7 @@ def segment_function_expr():
     return sp.simplify(F), (x,)
 
 
-@lru_cache(maxsize=None)
+@cache
 def theorem_u_quadratic_expr():
     """Theorem U: ``G*(d) <= (1/2) * lambda_max bound * T`` = ``T/4`` (Taylor remainder ``1/2``)."""
     sp = _sp()
@@ -71,7 +72,7 @@ def theorem_u_quadratic_expr():
     return sp.Rational(1, 2) * lse_hessian_bound() * T, (T,)
 
 
-@lru_cache(maxsize=None)
+@cache
 def theorem_u_oscillation_expr():
     """Theorem U: ``G*(d) <= sqrt(2 T)`` (Lemma O constant times Cauchy–Schwarz)."""
     sp = _sp()
@@ -80,16 +81,17 @@ def theorem_u_oscillation_expr():
     return osc_to_norm * sp.sqrt(T), (T,)
 
 
-@lru_cache(maxsize=None)
+@cache
 def theorem_l_term_expr():
-    """Theorem L: the row-``k`` term ``pi m F(tau / sqrt(pi))`` whose minimum over ``k`` is the bound."""
+    """Theorem L: the row-``k`` term ``pi m F(tau / sqrt(pi))`` whose minimum over ``k`` is the
+    bound."""
     sp = _sp()
     pi, m, tau = sp.symbols("pi m tau", positive=True)
     F, (x,) = segment_function_expr()
     return pi * m * F.subs(x, tau / sp.sqrt(pi)), (pi, m, tau)
 
 
-@lru_cache(maxsize=None)
+@cache
 def theorem_p_operator_expr():
     """Theorem P (operator form): ``sqrt(2) sigma_{d+1} * mean ||x||``."""
     sp = _sp()
@@ -97,15 +99,16 @@ def theorem_p_operator_expr():
     return sp.sqrt(2) * s * r, (s, r)
 
 
-@lru_cache(maxsize=None)
+@cache
 def theorem_p_paper_expr():
-    """Theorem P (the paper's form, Lipschitz constant 2): ``2 * mean ||x|| * sqrt(sum_{k>d} sigma_k^2)``."""
+    """Theorem P (the paper's form, Lipschitz constant 2):
+    ``2 * mean ||x|| * sqrt(sum_{k>d} sigma_k^2)``."""
     sp = _sp()
     t, r = sp.symbols("tail mean_norm", nonnegative=True)
     return 2 * r * sp.sqrt(t), (t, r)
 
 
-@lru_cache(maxsize=None)
+@cache
 def estimate_e1_expr():
     """Estimate ``E_1 = T_Fisher / 2`` (second-order Taylor coefficient, proofs/estimates.md)."""
     sp = _sp()

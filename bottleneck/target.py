@@ -15,8 +15,8 @@ token. Three storages share one interface (row blocks through :meth:`Target.iter
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
@@ -131,7 +131,7 @@ class Target:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_probs(cls, P, weights=None, bias: bool = False, normalize: bool = False) -> "Target":
+    def from_probs(cls, P, weights=None, bias: bool = False, normalize: bool = False) -> Target:
         """Target from a probability matrix.
 
         Parameters
@@ -175,7 +175,7 @@ class Target:
         return cls(_DenseStorage(arr, logp), w, bias)
 
     @classmethod
-    def from_logits(cls, Z, weights=None, bias: bool = False, normalize: bool = False) -> "Target":
+    def from_logits(cls, Z, weights=None, bias: bool = False, normalize: bool = False) -> Target:
         """Target ``p_i = softmax(z_i)`` from finite logits ``Z`` of shape (N, V).
 
         Log-probabilities are kept as ``log_softmax(Z)`` (exact even where ``p_ij``
@@ -188,7 +188,7 @@ class Target:
         return cls(_DenseStorage(np.exp(logp), logp), w, bias)
 
     @classmethod
-    def from_sparse(cls, P, weights=None, bias: bool = False, normalize: bool = False) -> "Target":
+    def from_sparse(cls, P, weights=None, bias: bool = False, normalize: bool = False) -> Target:
         """Sparse target from a (N, V) scipy.sparse matrix of probabilities (or counts).
 
         Same validation as :meth:`from_probs` (rows on the simplex within ``1e-8`` unless
@@ -199,7 +199,8 @@ class Target:
 
         if not sparse.issparse(P):
             raise ValueError(
-                f"P must be a scipy.sparse matrix; got {type(P).__name__} (use from_probs for arrays)"
+                f"P must be a scipy.sparse matrix; got {type(P).__name__} "
+                "(use from_probs for arrays)"
             )
         M = sparse.csr_matrix(P, dtype=np.float64)
         M.sum_duplicates()
@@ -217,7 +218,8 @@ class Target:
             k = int(np.flatnonzero(M.data < 0)[0])
             i = int(np.searchsorted(M.indptr, k, side="right") - 1)
             raise ValueError(
-                f"P has a negative probability {float(M.data[k])!r} at row {i}, column {int(M.indices[k])}"
+                f"P has a negative probability {float(M.data[k])!r} at row {i}, "
+                f"column {int(M.indices[k])}"
             )
         sums = np.asarray(M.sum(axis=1)).ravel()
         if normalize:
@@ -230,7 +232,8 @@ class Target:
             bad = np.flatnonzero(np.abs(sums - 1.0) > _v.ROW_SUM_ATOL)
             if bad.size:
                 raise ValueError(
-                    f"P row {int(bad[0])} sums to {sums[bad[0]]!r}, not 1 (tolerance {_v.ROW_SUM_ATOL:g}); "
+                    f"P row {int(bad[0])} sums to {sums[bad[0]]!r}, not 1 "
+                    f"(tolerance {_v.ROW_SUM_ATOL:g}); "
                     "pass normalize=True to divide by the row sums"
                 )
         w = _v.as_weights(weights, n, normalize=normalize)
@@ -245,7 +248,7 @@ class Target:
         weights=None,
         bias: bool = False,
         normalize: bool = False,
-    ) -> "Target":
+    ) -> Target:
         """Factored teacher target ``p_i = softmax(W x_i + b)``, never materialised.
 
         Parameters
@@ -274,7 +277,8 @@ class Target:
             b = np.asarray(head_bias, dtype=np.float64).ravel()
             if b.shape != (W.shape[0],) or not np.isfinite(b).all():
                 raise ValueError(
-                    f"head_bias must be finite with shape ({W.shape[0]},); got {np.shape(head_bias)}"
+                    f"head_bias must be finite with shape ({W.shape[0]},); "
+                    f"got {np.shape(head_bias)}"
                 )
         w = _v.as_weights(weights, X.shape[0], normalize=normalize)
         return cls(_FactoredStorage(X, W, b), w, bias)
@@ -332,8 +336,9 @@ class Target:
         n, v = self.shape
         if n * v > DENSE_LIMIT:
             raise ValueError(
-                f"this {self.storage} target has {n} x {v} = {n * v:,} entries, above DENSE_LIMIT = "
-                f"{DENSE_LIMIT:,}; use the chunked methods (iter_rows, gap, mean_probs, min_probs, columns) "
+                f"this {self.storage} target has {n} x {v} = {n * v:,} entries, above "
+                f"DENSE_LIMIT = {DENSE_LIMIT:,}; use the chunked methods "
+                "(iter_rows, gap, mean_probs, min_probs, columns) "
                 "or fewer contexts"
             )
         P = np.empty((n, v))
@@ -375,7 +380,8 @@ class Target:
                 raise ValueError("rows() takes a slice or a 1-D integer array of context indices")
             if idx.size and (idx.min() < 0 or idx.max() >= self.n_contexts):
                 raise ValueError(
-                    f"context indices must lie in [0, {self.n_contexts}); got {idx.min()}..{idx.max()}"
+                    f"context indices must lie in [0, {self.n_contexts}); "
+                    f"got {idx.min()}..{idx.max()}"
                 )
             sl = idx
         return self._storage.block(sl)
@@ -403,11 +409,11 @@ class Target:
             P[sl], L[sl] = p[:, S], lp[:, S]
         return P, L
 
-    def with_bias(self, bias: bool) -> "Target":
+    def with_bias(self, bias: bool) -> Target:
         """The same distributions and weights, with the head's bias switched on or off."""
         return Target(self._storage, self._weights, bias)
 
-    def with_weights(self, weights) -> "Target":
+    def with_weights(self, weights) -> Target:
         """The same distributions with other (validated, summing to 1) context weights."""
         return Target(self._storage, _v.as_weights(weights, self.n_contexts), self._bias)
 
@@ -520,7 +526,7 @@ class Target:
             A = A - pi @ A
         return A
 
-    def restrict(self, tokens, contexts=None) -> "Target":
+    def restrict(self, tokens, contexts=None) -> Target:
         """Restricted target of Lemma R: rows ``p_i(.|S)``, weights ``pi_i p_i(S)``.
 
         Parameters

@@ -52,16 +52,20 @@ def main(argv=None):
 
     print(f"target {args.contexts} x {args.vocab}, d = {args.d}")
     print(
-        f"bounds(target, d): median {np.median(times):.2f} s over {args.repeats} runs (min {min(times):.2f} s)"
+        f"bounds(target, d): median {np.median(times):.2f} s over {args.repeats} runs "
+        f"(min {min(times):.2f} s)"
     )
     print(
-        f"tail_energy alone: {t_tail:.2f} s; numpy.linalg.svd (values only): {t_svd:.2f} s; ratio svd/tail {t_svd / t_tail:.1f}x"
+        f"tail_energy alone: {t_tail:.2f} s; numpy.linalg.svd (values only): {t_svd:.2f} s; "
+        f"ratio svd/tail {t_svd / t_tail:.1f}x"
     )
     print(
-        f"T_d ours {T_ours:.12e}  numpy {T_ref:.12e}  relative difference {abs(T_ours - T_ref) / T_ref:.2e}"
+        f"T_d ours {T_ours:.12e}  numpy {T_ref:.12e}  "
+        f"relative difference {abs(T_ours - T_ref) / T_ref:.2e}"
     )
     print(
-        f"sandwich: lower {s.lower:.4g}  U_trunc {s.details['U_trunc'].value:.4g}  upper {s.upper:.4g}  E_1 {s.estimates['E_1']:.4g}"
+        f"sandwich: lower {s.lower:.4g}  U_trunc {s.details['U_trunc'].value:.4g}  "
+        f"upper {s.upper:.4g}  E_1 {s.estimates['E_1']:.4g}"
     )
 
 

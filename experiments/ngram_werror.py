@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 import bottleneck as bn
-from bottleneck._io import atomic_write_text as _atomic_write_text
 from bottleneck import corpora, spectrum
+from bottleneck._io import atomic_write_text as _atomic_write_text
 
 
 def run(verses: int, orders, ds, max_contexts: int, tokenizer: str, smoothing: float) -> dict:

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bottleneck._io import atomic_write_text as _atomic_write_text
 from bottleneck import pythia
+from bottleneck._io import atomic_write_text as _atomic_write_text
 from bottleneck.scaling import CHINCHILLA_FROZEN, ScalingLaw, saturation_gaps
 
 FIT_MODELS = ("pythia-410m", "pythia-1b", "pythia-1.4b", "pythia-2.8b", "pythia-6.9b", "pythia-12b")
@@ -222,18 +222,22 @@ def print_lambada(result: dict) -> None:
     f = result["fit"]
     p = f["params"]
     print(
-        f"fit on {', '.join(f['models'])} (steps >= {f['min_step']}, {f['n_points']} points, free {f['free']}):"
+        f"fit on {', '.join(f['models'])} (steps >= {f['min_step']}, {f['n_points']} points, "
+        f"free {f['free']}):"
     )
     print(
-        f"  A={p['A']:.4g} alpha={p['alpha']:.4f} B={p['B']:.4g} beta={p['beta']:.4f} E={p['E']:.4f}  rmse={f['rmse']:.4f}"
+        f"  A={p['A']:.4g} alpha={p['alpha']:.4f} B={p['B']:.4g} beta={p['beta']:.4f} "
+        f"E={p['E']:.4f}  rmse={f['rmse']:.4f}"
     )
     print(
-        f"{'model':12s} {'best step':>9s} {'best lnppl':>10s} {'final lnppl':>11s} {'gap best':>9s} {'gap final':>9s} {'best acc':>8s} {'final acc':>9s}"
+        f"{'model':12s} {'best step':>9s} {'best lnppl':>10s} {'final lnppl':>11s} "
+        f"{'gap best':>9s} {'gap final':>9s} {'best acc':>8s} {'final acc':>9s}"
     )
     for r in result["models"]:
         print(
-            f"{r['model']:12s} {r['best_step']:9d} {r['best_ln_ppl']:10.4f} {r['final_ln_ppl']:11.4f} "
-            f"{100 * r['gap_best']:8.2f}% {100 * r['gap_final']:8.2f}% {r['best_acc']:8.4f} {r['final_acc']:9.4f}"
+            f"{r['model']:12s} {r['best_step']:9d} {r['best_ln_ppl']:10.4f} "
+            f"{r['final_ln_ppl']:11.4f} {100 * r['gap_best']:8.2f}% {100 * r['gap_final']:8.2f}% "
+            f"{r['best_acc']:8.4f} {r['final_acc']:9.4f}"
         )
 
 
@@ -328,7 +332,8 @@ def main(argv=None):
     write_lambada(result, Path(args.out))
     print_lambada(result)
     print(
-        f"wrote {args.out}/lambada_summary.json, lambada_gaps.csv, lambada_curves.csv, saturation_lambada.png"
+        f"wrote {args.out}/lambada_summary.json, lambada_gaps.csv, lambada_curves.csv, "
+        "saturation_lambada.png"
     )
     return result
 

@@ -36,23 +36,19 @@ def check_ratio_tends_to_one():
 
 
 def check_e1_is_column_weighted_tail():
-    """Numerical: E_1 equals 1/2 min_{rank <= d} sum_ij pi_i pbar_j (a_ij - m_ij)^2 (EYM, column weights)."""
+    """Numerical: E_1 equals 1/2 min_{rank <= d} sum_ij pi_i pbar_j (a_ij - m_ij)^2 (EYM, column
+    weights)."""
     t, _ = bn.targets.synthetic(6, 5, "power", decay=0.5, scale=2.0, weights="zipf", seed=3)
     A = t.centred_log_probs()
     w = np.asarray(t.weights)
     pbar = w @ t.probs
     d = 2
     e1 = bn.bounds(t, d).estimates["E_1"]
-    obj = lambda x: (
-        0.5
-        * float(
-            np.sum(
-                w[:, None]
-                * pbar[None, :]
-                * (A - x[:12].reshape(6, 2) @ x[12:].reshape(5, 2).T) ** 2
-            )
-        )
-    )  # noqa: E731
+
+    def obj(x):
+        M = x[:12].reshape(6, 2) @ x[12:].reshape(5, 2).T
+        return 0.5 * float(np.sum(w[:, None] * pbar[None, :] * (A - M) ** 2))
+
     rng = np.random.default_rng(0)
     best = min(
         minimize(obj, rng.standard_normal(22), method="BFGS", options={"gtol": 1e-12}).fun

@@ -31,11 +31,15 @@ def check_sharp_constant():
 
 
 def check_chain_numeric():
-    """Numerical: every inequality of the chain, with p unrelated to z (general form) and p = softmax(z)."""
+    """Numerical: every inequality of the chain, with p unrelated to z (general form) and
+    p = softmax(z)."""
     rng = np.random.default_rng(3)
     for p_z, z, delta in random_instances(300, seed=3):
         for p in (p_z, rng.dirichlet(np.full(z.size, 0.5))):
-            ce = lambda zz: -float(np.sum(p * (zz - lse(zz))))  # noqa: E731
+
+            def ce(zz, p=p):
+                return -float(np.sum(p * (zz - lse(zz))))
+
             lhs = ce(z + delta) - ce(z)
             mid = float(delta.max() - p @ delta)
             tol = 1e-12 * (1 + abs(z).max() + abs(delta).max())

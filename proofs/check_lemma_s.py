@@ -54,7 +54,8 @@ def check_taylor_remainder_weight():
 
 
 def check_bound_numeric():
-    """Numerical: KL(softmax(a)||softmax(a+delta)) <= U_QUADRATIC_COEFF ||C delta||^2, and tightness."""
+    """Numerical: KL(softmax(a)||softmax(a+delta)) <= U_QUADRATIC_COEFF ||C delta||^2, and
+    tightness."""
     for p, a, delta in random_instances(300, seed=2):
         lhs = kl(p, softmax(a + delta))
         rhs = B.U_QUADRATIC_COEFF * float(np.sum(centre(delta) ** 2))

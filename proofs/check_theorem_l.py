@@ -78,7 +78,7 @@ def check_vertex_minimum():
 def check_lower_bound_numeric():
     """Numerical: L_thm <= exact G*(0) (closed form) and <= the solver's gap."""
     rng = np.random.default_rng(9)
-    for k in range(10):
+    for _ in range(10):
         n, v = int(rng.integers(1, 7)), int(rng.integers(2, 7))
         Z = rng.standard_normal((n, v)) * 10 ** rng.uniform(-1, 1)
         t = bn.Target.from_logits(Z, weights=rng.dirichlet(np.ones(n)))

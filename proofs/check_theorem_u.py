@@ -32,7 +32,8 @@ def check_quadratic_constant_sharp():
 
 
 def check_u_numeric():
-    """Numerical: U_trunc <= T/4, U_trunc <= sqrt(2 T), solver <= U_trunc (targets of several shapes)."""
+    """Numerical: U_trunc <= T/4, U_trunc <= sqrt(2 T), solver <= U_trunc (targets of several
+    shapes)."""
     rng = np.random.default_rng(6)
     for k in range(12):
         n, v = int(rng.integers(1, 8)), int(rng.integers(2, 9))

@@ -23,7 +23,8 @@ def weight_vectors(draw, n: int):
 
 @st.composite
 def logit_matrices(draw, n: int | None = None, v: int | None = None, max_rank: int | None = None):
-    """Logits with a random spectrum shape: dense, low-rank, near-one-hot rows, near-degenerate rows."""
+    """Logits with a random spectrum shape: dense, low-rank, near-one-hot rows, near-degenerate
+    rows."""
     if n is None or v is None:
         n, v = draw(sizes)
     seed = draw(st.integers(0, 2**32 - 1))

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 import bottleneck as bn
-from bottleneck import cli
-from bottleneck import report
+from bottleneck import cli, report
 
 
 def test_sweep_csv_certified_ordering(tmp_path, capsys):

@@ -63,7 +63,7 @@ def test_factored_target_rows_and_helpers_match_dense():
     H, Wh = rng.standard_normal((40, 3)), rng.standard_normal((30, 3))
     assert t.gap_factors(H, Wh, b) == pytest.approx(ref.gap(H @ Wh.T + b), rel=1e-12)
     with pytest.raises(ValueError, match="only sparse"):
-        t.sparse_probs
+        _ = t.sparse_probs
 
 
 @pytest.mark.parametrize("bias", [False, True])
@@ -252,5 +252,5 @@ def test_dense_limit_guard(monkeypatch):
     monkeypatch.setattr(T, "DENSE_LIMIT", 100)
     t = bn.Target.from_factors(np.ones((20, 2)), np.eye(10, 2))
     with pytest.raises(ValueError, match="DENSE_LIMIT"):
-        t.probs
+        _ = t.probs
     assert t.entropy() > 0  # chunked paths still work

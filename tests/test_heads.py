@@ -4,7 +4,8 @@ property tests of Corollary H (proofs/rank_fact.md) and bad input."""
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import bottleneck as bn
 from bottleneck import heads

@@ -9,12 +9,11 @@ import csv
 import importlib.util
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-import warnings
-
 from scipy.optimize import OptimizeWarning, curve_fit
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,7 +22,7 @@ def le(a, b, rel=REL, abs_=ABS):
     return a <= b + rel * abs(b) + abs_
 
 
-# ------------------------------------------------------------------ brute-force oracle, V = 3, d = 1
+# ------------------------------------------------------------- brute-force oracle, V = 3, d = 1
 _E = np.array([[1, -1, 0], [1, 1, -2]], dtype=float)
 _E /= np.linalg.norm(_E, axis=1, keepdims=True)  # orthonormal basis of the plane 1^perp in R^3
 

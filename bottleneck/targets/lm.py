@@ -64,7 +64,8 @@ def _encode(texts, tokenizer) -> np.ndarray:
         return texts.astype(np.int64).ravel()
     if tokenizer is None:
         raise ValueError(
-            "no tokenizer for this model: pass tokenizer= (a tokenizers/transformers tokenizer or a callable) or token ids"
+            "no tokenizer for this model: pass tokenizer= (a tokenizers/transformers tokenizer "
+            "or a callable) or token ids"
         )
     from ..checkpoints import tokenize
 
@@ -183,7 +184,8 @@ def model_features(
     ids = ids[:max_tokens]
     if ids.min() < 0 or ids.max() >= W.shape[0]:
         raise ValueError(
-            f"token id {int(ids.max())} is outside the head's vocabulary of {W.shape[0]}: the tokenizer "
+            f"token id {int(ids.max())} is outside the head's vocabulary of {W.shape[0]}: "
+            "the tokenizer "
             "does not match the model (pass the model's own tokenizer=)"
         )
     key = hashlib.sha256(
@@ -211,8 +213,9 @@ def model_features(
     scale = float(np.max(np.abs(logits0[:rows]))) or 1.0
     if err > check_rtol * scale:
         raise ValueError(
-            f"logits differ from features x head by {err:.3g} (scale {scale:.3g}): this model transforms "
-            "the logits after the head (e.g. soft-capping or scaling), so it is not a linear softmax head"
+            f"logits differ from features x head by {err:.3g} (scale {scale:.3g}): this model "
+            "transforms the logits after the head (e.g. soft-capping or scaling), so it is not a "
+            "linear softmax head"
         )
     del model
     if dev.type == "cuda":

@@ -123,7 +123,8 @@ def synthetic(
         or not 0 <= rank <= max_rank
     ):
         raise ValueError(
-            f"rank must be an integer in [0, {max_rank}] (= min(N{' - 1' if bias else ''}, V - 1)); got {rank!r}"
+            f"rank must be an integer in [0, {max_rank}] "
+            f"(= min(N{' - 1' if bias else ''}, V - 1)); got {rank!r}"
         )
     rng = np.random.default_rng(seed)
     pi = _weights(weights, n_contexts, rng)
