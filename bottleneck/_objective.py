@@ -119,7 +119,7 @@ class FactorObjective:
         self.w = torch.tensor(np.array(target.weights), device=device, dtype=dtype)
         # dense targets are copied to the device once; sparse and factored targets are
         # expanded block by block on every pass (memory O(chunk x V), never N x V)
-        self.resident = target.storage == "dense"
+        self.resident = target.is_dense
         if self.resident:
             P = np.asarray(target.probs)
             self._P = torch.tensor(P, device=device, dtype=dtype)

@@ -455,17 +455,6 @@ def restriction_candidates(
     return out
 
 
-def _support_matrix(target: Target):
-    from scipy import sparse
-
-    if target.storage == "sparse":
-        B = target.sparse_probs.copy()
-        B.data = (B.data > 0).astype(np.float64)
-        return B
-    rows = [sparse.csr_matrix((p > 0).astype(np.float64)) for _, p, _ in target.iter_rows()]
-    return sparse.vstack(rows).tocsr()
-
-
 def _support_biclique(target: Target, d: int, max_tokens: int | None = None):
     """Tokens ``S`` (``|S| >= d + 2``) that at least ``d + 1`` contexts all give positive mass.
 
@@ -474,7 +463,7 @@ def _support_biclique(target: Target, d: int, max_tokens: int | None = None):
     ``S``. Restricting to ``S`` and those contexts gives a full-support target of rank up
     to ``min(|I|, |S| - 1) > d`` (Lemma R), so Theorem L can be positive. None if none found.
     """
-    B = _support_matrix(target)
+    B = target.support()
     counts = np.asarray(B.sum(axis=0)).ravel()
     k0 = min(max_tokens or 2 * (d + 2), target.vocab_size)
     S = list(np.argsort(-counts, kind="stable")[:k0])
@@ -597,13 +586,13 @@ def bounds(
     details: dict[str, BoundValue] = {}
     estimates: dict[str, float] = {}
 
-    if target.storage == "factored":
+    if target.has_factors:
         H, Wd, mu, T = factored_truncated_head(target, d)
         u_trunc = 0.0 if T == 0.0 else target.gap_factors(H, Wd, mu)
         if target.factors[2] is None or target.bias:  # W_d x + b is a rank-d head only then
             details.update(_fixed_feature_bounds(target, d))
     if target.has_full_support:
-        if target.storage != "factored":
+        if not target.has_factors:
             Z, spec = truncated_svd_head(target, d, method=method)
             T = spec.tail(d)
             u_trunc = 0.0 if T == 0.0 else target.gap(Z)
@@ -630,7 +619,7 @@ def bounds(
         )
         if T == 0.0:
             e1 = 0.0
-        elif target.storage == "factored":
+        elif target.has_factors:
             e1 = float(estimate_e1(factored_spectrum(target, fisher=True).spectrum.tail(d)))
         else:
             Fm = fisher_weighted_matrix(target)

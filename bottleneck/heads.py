@@ -273,7 +273,7 @@ class _TeacherRows:
     def __init__(self, target: Target, device, dtype):
         self.target, self.device, self.dtype = target, device, dtype
         self.factors = None
-        if target.storage == "factored":
+        if target.has_factors:
             X, W, b = target.factors
             self.factors = (
                 X,
@@ -662,7 +662,7 @@ def rank_curve(
     if not isinstance(target, Target):
         raise ValueError("target must be a bottleneck.Target")
     n, v = target.shape
-    factored = target.storage == "factored"
+    factored = target.has_factors
     if features is None:
         if factored:
             features, init_weight = target.factors[0], target.factors[1]

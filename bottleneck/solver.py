@@ -113,7 +113,7 @@ def _svd_init(target: Target, d: int):
         truncated_svd_head,
     )  # late: bounds imports nothing from here
 
-    if target.storage == "factored":
+    if target.has_factors:
         H, W, b, _ = factored_truncated_head(target, d)
     else:
         # only the top d triplets are needed here (not the tail energy of a full SVD):
@@ -768,7 +768,7 @@ def sweep(
     from tqdm.auto import tqdm
 
     ranks = sorted({_v.check_rank(d) for d in ds})
-    fingerprint = _fingerprint(target)
+    fingerprint = target.fingerprint()
     done: dict[int, dict] = {}
     if path is not None and os.path.exists(path):
         with open(path) as fh:
@@ -839,22 +839,3 @@ def _padded_copy(last: Solution, prev: Solution, d: int) -> Solution:
         init="padded previous rank",
         tol=last.tol,
     )
-
-
-def _fingerprint(target: Target) -> dict:
-    import hashlib
-
-    h = hashlib.sha256()
-    h.update(target.storage.encode())
-    if target.storage == "factored":
-        for a in target.factors:
-            if a is not None:
-                h.update(np.ascontiguousarray(a).tobytes())
-    elif target.storage == "sparse":
-        M = target.sparse_probs
-        for a in (M.indptr, M.indices, M.data):
-            h.update(np.ascontiguousarray(a).tobytes())
-    else:
-        h.update(np.ascontiguousarray(target.probs).tobytes())
-    h.update(np.ascontiguousarray(target.weights).tobytes())
-    return {"shape": list(target.shape), "bias": target.bias, "sha256": h.hexdigest()}

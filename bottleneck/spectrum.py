@@ -450,17 +450,17 @@ def factored_spectrum(target: Target, *, fisher: bool = False) -> FactoredSVD:
     (``+0`` with a student bias: centring can only lower it), so ``T_d = 0`` for ``d >= D``.
     Proof of the tail's meaning: proofs/eckart_young_weighted.md.
     """
-    key = ("factored_spectrum", bool(fisher))
-    if (
-        key not in target._memo
-    ):  # a Target is immutable; bounds, U_trunc and solve's start all need it
+
+    def compute():
         left, right = _factored_sides(target, fisher)
         noise = float(np.linalg.norm(left) * np.linalg.norm(right, 2))
         fs = factored_svd(left, right, shape=target.shape, noise_scale=noise)
         for a in (fs.left_basis, fs.U, fs.values, fs.Vt, fs.right_basis):
             a.setflags(write=False)  # shared by every caller from now on
-        target._memo[key] = fs
-    return target._memo[key]
+        return fs
+
+    # bounds, U_trunc and solve's start all need it: computed once per target
+    return target.cached(("factored_spectrum", bool(fisher)), compute)
 
 
 def centred_log_prob_spectrum(
@@ -470,7 +470,7 @@ def centred_log_prob_spectrum(
 
     ``A_pi = D_pi^{1/2} log P C`` (``Ã_pi`` with a bias); its tail is the ``T_d`` of every
     bound (proofs/eckart_young_weighted.md). Factored targets: exact, from the factors."""
-    if target.storage == "factored":
+    if target.has_factors:
         return factored_spectrum(target).spectrum
     A = centred_log_prob_matrix(target)
     if k is None:
@@ -487,7 +487,7 @@ def tail_energy(target: Target, d: int, *, method: str = "auto") -> float:
     Computed from the top ``d + 1`` singular values and ``||A_pi||_F^2`` (exactly from the
     factors for a factored target).
     """
-    if target.storage == "factored":
+    if target.has_factors:
         return factored_spectrum(target).spectrum.tail(d)
     return tail_energy_of_matrix(
         centred_log_prob_matrix(target), d, method=method, noise_scale=log_prob_noise_scale(target)

@@ -57,6 +57,14 @@ class _DenseStorage:
     def full_support(self):
         return bool(np.isfinite(self.log_probs).all())
 
+    def content(self):
+        return (self.probs,)
+
+    def support(self, rows):
+        from scipy import sparse
+
+        return sparse.vstack([sparse.csr_matrix((p > 0).astype(np.float64)) for _, p, _ in rows])
+
 
 @dataclass(frozen=True)
 class _SparseStorage:
@@ -75,6 +83,14 @@ class _SparseStorage:
     def full_support(self):
         n, v = self.probs.shape
         return bool(self.probs.nnz == n * v and (self.probs.data > 0).all())
+
+    def content(self):
+        return (self.probs.indptr, self.probs.indices, self.probs.data)
+
+    def support(self, rows):
+        B = self.probs.copy()
+        B.data = (B.data > 0).astype(np.float64)
+        return B
 
 
 @dataclass(frozen=True)
@@ -99,6 +115,11 @@ class _FactoredStorage:
     def full_support(self):
         return True
 
+    def content(self):
+        return tuple(a for a in (self.features, self.head, self.head_bias) if a is not None)
+
+    support = _DenseStorage.support
+
 
 class Target:
     """Next-token distributions ``p_i`` with context weights ``pi_i`` (theory.md §1).
@@ -121,7 +142,7 @@ class Target:
     __slots__ = ("_storage", "_weights", "_bias", "_full_support", "_memo")
 
     def __init__(self, storage, weights: np.ndarray, bias: bool):
-        self._memo = {}  # derived quantities of this (immutable) target, e.g. its factored SVD
+        self._memo = {}  # derived quantities, see cached()
         self._storage = storage
         w = np.array(weights, dtype=np.float64)
         w.setflags(write=False)
@@ -308,6 +329,44 @@ class Target:
     def storage(self) -> str:
         """Name of the storage: ``"dense"``, ``"sparse"`` or ``"factored"``."""
         return self._storage.name
+
+    @property
+    def is_dense(self) -> bool:
+        """Whether ``P`` and ``log P`` are stored whole (dense storage)."""
+        return self._storage.name == "dense"
+
+    @property
+    def has_factors(self) -> bool:
+        """Whether the rows are ``softmax(W x_i + b)`` of stored factors (:attr:`factors`)."""
+        return self._storage.name == "factored"
+
+    def cached(self, key, compute):
+        """A derived quantity of this target, computed by ``compute()`` on the first call with
+        ``key`` and returned unchanged afterwards.
+
+        A :class:`Target` is immutable, so a quantity derived from it (its factored SVD, say)
+        stays valid as long as the target lives; callers that share the result must treat it
+        as read-only.
+        """
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def fingerprint(self) -> dict:
+        """``{"shape", "bias", "sha256"}``: a content hash of the distributions and weights,
+        equal for equal targets of the same storage (used to match saved results)."""
+        import hashlib
+
+        h = hashlib.sha256()
+        h.update(self.storage.encode())
+        for a in self._storage.content():
+            h.update(np.ascontiguousarray(a).tobytes())
+        h.update(np.ascontiguousarray(self._weights).tobytes())
+        return {"shape": list(self.shape), "bias": self.bias, "sha256": h.hexdigest()}
+
+    def support(self):
+        """The support ``p_ij > 0`` as an (N, V) scipy.sparse CSR matrix of ones."""
+        return self._storage.support(self.iter_rows()).tocsr()
 
     @property
     def factors(self):
