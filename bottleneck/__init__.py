@@ -20,18 +20,21 @@ from .sandwich import BoundValue, Sandwich
 from .spectrum import tail_energy, w_error
 from .target import Target
 
-_LAZY_MODULES = (
-    "degeneration",
-    "scaling",
-    "pythia",
-    "symbolic",
-    "checkpoints",
-    "lm",
-    "corpora",
-    "solver",
-    "fisher",
-    "heads",
-)
+#: name -> module (relative to this package) for the parts loaded on first use
+_LAZY_MODULES = {
+    "degeneration": "degeneration",
+    "scaling": "scaling",
+    "symbolic": "symbolic",
+    "solver": "solver",
+    "fisher": "fisher",
+    "heads": "heads",
+    "sources": "sources",
+    "corpora": "sources.corpora",
+    "pythia": "sources.pythia",
+    "lm": "sources.lm",
+    "checkpoints": "sources.checkpoints",
+    "tokenizers": "sources.tokenizers",
+}
 
 
 def __getattr__(name):  # torch-backed parts load lazily: `import bottleneck` stays light
@@ -50,7 +53,7 @@ def __getattr__(name):  # torch-backed parts load lazily: `import bottleneck` st
     if name in _LAZY_MODULES:
         import importlib
 
-        return importlib.import_module(f".{name}", __name__)
+        return importlib.import_module(f".{_LAZY_MODULES[name]}", __name__)
     raise AttributeError(f"module 'bottleneck' has no attribute {name!r}")
 
 

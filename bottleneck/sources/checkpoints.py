@@ -21,49 +21,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_write_json as _atomic_write_json
-from .lm import load_causal_lm, require_transformers
+from .._io import atomic_write_json as _atomic_write_json
+from .lm import load_causal_lm
 
 PYTHIA_TOKENS_PER_STEP = (
     2_097_152  # 1,024 sequences x 2,048 tokens (bottleneck/data/pythia/README.md)
 )
-
-
-def gpt_neox_tokenizer():
-    """The GPT-NeoX-20B BPE of every Pythia model (50,277 ids), from the packaged file.
-
-    Provenance and licence: ``bottleneck/data/tokenizers/README.md``.
-    """
-    require_transformers()
-    from tokenizers import Tokenizer
-
-    ref = resources.files("bottleneck.data") / "tokenizers" / "gpt-neox-20b.json"
-    with resources.as_file(ref) as path:
-        return Tokenizer.from_file(str(path))
-
-
-def tokenize(texts, tokenizer=None) -> np.ndarray:
-    """Concatenate the token ids of ``texts`` (a string or a list of strings).
-
-    ``tokenizer``: None (the packaged GPT-NeoX BPE), a ``tokenizers.Tokenizer``, a
-    transformers tokenizer, or a callable ``str -> list[int]``.
-    """
-    if isinstance(texts, str):
-        texts = [texts]
-    tok = gpt_neox_tokenizer() if tokenizer is None else tokenizer
-    ids = []
-    for text in texts:
-        if callable(tok) and not hasattr(tok, "encode"):
-            ids.extend(tok(text))
-        else:
-            enc = tok.encode(text)
-            ids.extend(enc.ids if hasattr(enc, "ids") else enc)
-    return np.asarray(ids, dtype=np.int64)
 
 
 def token_cross_entropy(
