@@ -14,6 +14,9 @@ functions (``bottleneck.bounds.theorem_l``, ...). Theory: docs/theory.md;
 proofs: proofs/README.md.
 """
 
+import importlib
+import types
+
 from . import bounds, spectrum, targets
 from .bounds import bounds_from_spectrum
 from .sandwich import BoundValue, Sandwich
@@ -22,40 +25,63 @@ from .target import Target
 
 #: name -> module (relative to this package) for the parts loaded on first use
 _LAZY_MODULES = {
+    "optim": "optim",
+    "sources": "sources",
+    "symbolic": "symbolic",
+    "explicit": "explicit",
+    "restriction": "restriction",
+    "solver": "optim.solver",
+    "fisher": "optim.fisher",
+    "heads": "heads",
     "degeneration": "degeneration",
     "scaling": "scaling",
-    "symbolic": "symbolic",
-    "solver": "solver",
-    "fisher": "fisher",
-    "heads": "heads",
-    "sources": "sources",
     "corpora": "sources.corpora",
     "pythia": "sources.pythia",
     "lm": "sources.lm",
     "checkpoints": "sources.checkpoints",
     "tokenizers": "sources.tokenizers",
 }
+#: name -> module that defines it
+_LAZY_NAMES = {
+    "solve": "optim.solver",
+    "sweep": "optim.solver",
+    "Solution": "optim.result",
+    "FisherSolution": "optim.result",
+    "fisher_estimate": "optim.fisher",
+    "fisher_solution": "optim.fisher",
+    "LowRankHead": "heads",
+    "fit_head": "heads",
+    "lr_sweep": "heads",
+}
 
 
 def __getattr__(name):  # torch-backed parts load lazily: `import bottleneck` stays light
-    if name in ("solve", "sweep", "Solution"):
-        from . import solver
-
-        return getattr(solver, name)
-    if name in ("LowRankHead", "fit_head", "lr_sweep"):
-        from . import heads
-
-        return getattr(heads, name)
-    if name in ("fisher_estimate", "fisher_solution"):
-        from . import fisher
-
-        return getattr(fisher, name)
     if name in _LAZY_MODULES:
-        import importlib
-
         return importlib.import_module(f".{_LAZY_MODULES[name]}", __name__)
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(f".{_LAZY_NAMES[name]}", __name__), name)
     raise AttributeError(f"module 'bottleneck' has no attribute {name!r}")
 
+
+class _BoundsModule(types.ModuleType):
+    """``bottleneck.bounds``: the module of bound functions, callable as ``bounds(target, d)``.
+
+    ``bounds(target, d, **kwargs)`` is :func:`bottleneck.bounds.bounds`. With
+    ``solve=True`` it first runs the solver and the Fisher estimate
+    (:func:`bottleneck.optim.bounds_with_solver`, ``solve_kwargs`` passed to
+    :func:`bottleneck.solve`), so the sandwich also holds ``solver``, ``E_F`` and the
+    ratios ``E_1/solver``, ``E_F/solver``.
+    """
+
+    def __call__(self, target, d, *, solve: bool = False, solve_kwargs=None, **kwargs) -> Sandwich:
+        if solve:
+            from .optim.sandwich import bounds_with_solver
+
+            return bounds_with_solver(target, d, solve_kwargs=solve_kwargs, **kwargs)
+        return self.bounds(target, d, **kwargs)
+
+
+bounds.__class__ = _BoundsModule
 
 __version__ = "0.1.0"
 

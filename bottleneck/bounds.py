@@ -24,24 +24,21 @@ function                          result                      proof
 
 from __future__ import annotations
 
-import sys
-import types
-
 import numpy as np
 
 from . import _validation as _v
-from .sandwich import BoundValue, Sandwich
-from .spectrum import (
-    centred_log_prob_matrix,
-    factored_spectrum,
-    factored_svd,
-    fisher_weighted_matrix,
-    log_prob_noise_scale,
-    tail_from_top,
-    top_singular_values,
-    truncated_svd_with_spectrum,
+from .explicit import (
+    default_floors,
+    factored_truncated_head,
+    reference_logits,
+    truncated_svd_gap,
+    truncated_svd_head,
 )
-from .target import Target, centring_matrix_apply
+from .restriction import full_support_restrictions, restriction_candidates
+from .sandwich import BoundValue, Sandwich
+from .spectrum import factored_svd, fisher_tail_energy, tail_from_top
+from .spectrum import tail_energy as target_tail_energy
+from .target import Target
 
 __all__ = [
     "theorem_u_quadratic",
@@ -58,6 +55,11 @@ __all__ = [
     "factored_truncated_head",
     "restriction_candidates",
     "bounds",
+    "upper_bounds",
+    "lower_bounds",
+    "spectral_estimates",
+    "solver_values",
+    "sandwich_of",
     "bounds_from_spectrum",
 ]
 
@@ -204,9 +206,10 @@ def theorem_l(tail_energy: float, weights, min_probs) -> float:
     ``KL_i >= m_i F(||d_i||)``. ``v -> F(sqrt v)`` is concave, so the worst split of the
     energy over rows puts it on a single row.
 
-    docs/theory.md states the bound as ``sup_{s in (0,1]} (1/s) min_k pi_k m_k F(s tau/sqrt(pi_k))``;
-    since ``F(x)/x`` is increasing, the supremum is attained at ``s = 1``, which is the form
-    computed here (same value; proofs/theorem_l.md, step 5, checked with sympy).
+    docs/theory.md states the bound as
+    ``sup_{s in (0,1]} (1/s) min_k pi_k m_k F(s tau/sqrt(pi_k))``; since ``F(x)/x`` is
+    increasing, the supremum is attained at ``s = 1``, which is the form computed here
+    (same value; proofs/theorem_l.md, step 5, checked with sympy).
     Theorem L of docs/theory.md; proof: proofs/theorem_l.md.
     """
     T = float(_check_tail(tail_energy))
@@ -275,7 +278,8 @@ def theorem_p_representation(logit_tail_energy, *, teacher: bool = False):
 
 # ---------------------------------------------------------------------------- estimates
 def estimate_e1(fisher_tail_energy):
-    """Closed-form spectral estimate ``E_1(d) = 1/2 sum_{k>d} sigma_k^2(D_pi^{1/2} A D_pbar^{1/2})``.
+    """Closed-form spectral estimate
+    ``E_1(d) = 1/2 sum_{k>d} sigma_k^2(D_pi^{1/2} A D_pbar^{1/2})``.
 
     Not a bound: the rank-one (``pbar = pi^T P``) approximation of the Fisher weights in the
     second-order expansion of ``G`` (theory.md §3). Proof of the expansion:
@@ -284,107 +288,165 @@ def estimate_e1(fisher_tail_energy):
     return 0.5 * _check_tail(fisher_tail_energy)
 
 
-# ---------------------------------------------------------------------------- explicit heads
-#: Floors ``log max(P, floor)`` tried for targets with zeros, relative to the smallest
-#: positive probability (U_trunc and the solver's truncated-SVD start use the best).
-DEFAULT_FLOOR_FACTORS = (1.0, 1e-2, 1e-4)
+# ---------------------------------------------------------------------------- assembly
+_PROOF = {
+    "U": "proofs/theorem_u.md",
+    "L": "proofs/theorem_l.md",
+    "R": "proofs/lemma_r.md",
+    "E": "proofs/estimates.md",
+}
 
 
-def default_floors(target: Target) -> list[float]:
-    """The floors of :data:`DEFAULT_FLOOR_FACTORS` for ``target`` (which has zeros)."""
-    positive = np.asarray(target.probs)[np.asarray(target.probs) > 0]
-    return [float(positive.min()) * f for f in DEFAULT_FLOOR_FACTORS]
-
-
-def _reference_logits(target: Target, floor: float | None) -> np.ndarray:
-    """``log P`` (full support) or ``log max(P, floor)``: finite logits close to the target."""
-    if floor is None:
-        return np.array(target.log_probs)
-    return np.log(np.maximum(target.probs, floor))
-
-
-def _context_centre(R: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(RC - 1 mu^T, mu)`` with ``mu = pi^T R C / sum(pi)`` (bias centring)."""
-    Rc = centring_matrix_apply(R)
-    mu = weights @ Rc / weights.sum()
-    return Rc - mu, mu
-
-
-def truncated_svd_head(
+def bounds(
     target: Target,
     d: int,
     *,
-    floor: float | None = None,
     method: str = "auto",
-    return_factors: bool = False,
-):
-    """Logits of the truncated-SVD head: ``Z = D_pi^{-1/2} (R_pi)_d`` (``+ 1 mu^T`` with bias).
+    floors=None,
+    solution=None,
+    fisher_estimate: float | None = None,
+) -> Sandwich:
+    """Every certified bound and closed-form estimate of ``G*(d)`` for a target.
 
-    ``R = log P`` for full support, else ``log max(P, floor)``; ``R_pi = D_pi^{1/2} R C``
-    (context-centred when ``target.bias``). ``Z`` has rank ``<= d`` (``d + 1`` with the bias
-    row), so its exact gap ``U_trunc = target.gap(Z)`` is a certified upper bound on
-    ``G*(d)`` (Theorem U, proofs/theorem_u.md).
+    Parameters
+    ----------
+    target : Target
+    d : int
+        Rank of the head, ``>= 0``.
+    method : {"auto", "exact", "lanczos", "randomized"}
+        How top singular values are computed (:mod:`bottleneck.spectrum`).
+    floors : sequence of float, optional
+        Only for targets with zeros: reference logits ``log max(P, floor)`` tried for the
+        upper bounds (default: :func:`bottleneck.explicit.default_floors`).
+    solution : Solution, optional
+        A numerical optimum already computed for this target and ``d``
+        (:func:`bottleneck.solve`): its gap, that of an explicit head, joins the certified
+        upper bounds as ``solver``. ``bottleneck.bounds(target, d, solve=True)`` computes
+        it (and ``fisher_estimate``) first.
+    fisher_estimate : float, optional
+        ``E_F`` (:func:`bottleneck.fisher_estimate`); with ``solution``, ``estimates`` also
+        holds the ratios ``E_1/solver`` and ``E_F/solver``.
 
     Returns
     -------
-    Z : ndarray, shape (N, V)
-    spectrum : TopSpectrum
-        Top ``d + 1`` singular values of ``R_pi``, for the tail energy.
+    Sandwich
+        ``lower <= G*(d) <= upper``. ``details`` holds, by name:
 
-    With ``return_factors`` returns instead the balanced factors ``(H, W, mu)`` with
-    ``Z = H W^T + 1 mu^T``, ``H = D_pi^{-1/2} U_d S_d^{1/2}``, ``W = V_d S_d^{1/2}`` (the
-    solver's start; the same gauge as :func:`factored_truncated_head`).
+        - ``U_trunc`` (upper): exact gap of the truncated-SVD head (Theorem U);
+        - ``U_quad``, ``U_osc`` (upper): ``T_d/4`` and ``sqrt(2 T_d)`` (Theorem U; full support);
+        - ``U_ref`` (upper): ``G(R) + sqrt(2) tau_d(R)`` (Theorem U'; targets with zeros);
+        - ``P_*`` (upper): Theorem P for a factored teacher target;
+        - ``L_thm`` (lower): Theorem L on the whole target (full support);
+        - ``L_restricted`` (lower): Theorem L on the best Lemma R restriction;
+        - ``E_1`` (estimate): closed-form spectral estimate (full support).
+
+    Notes
+    -----
+    One step per family of results: :func:`upper_bounds`, :func:`lower_bounds`,
+    :func:`spectral_estimates`, then :func:`solver_values` for what was computed outside.
+    ``T_d`` and ``U_trunc`` use ``Ã`` when ``target.bias``. For ``d >= rank`` every value is
+    exactly 0. Proofs: proofs/theorem_u.md, proofs/theorem_l.md, proofs/lemma_r.md,
+    proofs/estimates.md.
+
+    Examples
+    --------
+    >>> import bottleneck as bn
+    >>> target, _ = bn.targets.synthetic(50, 40, spectrum="power", decay=1.0, scale=4.0, seed=0)
+    >>> s = bn.bounds(target, d=5)
+    >>> s.lower <= s.details["U_trunc"].value <= s.upper + 1e-12
+    True
     """
+    if not isinstance(target, Target):
+        raise ValueError(f"target must be a bottleneck.Target; got {type(target).__name__}")
     d = _v.check_rank(d)
-    if floor is None and not target.has_full_support:
-        raise ValueError(
-            "target has zeros: pass floor > 0 to build reference logits log max(P, floor)"
+    details, T = upper_bounds(target, d, method=method, floors=floors)
+    details.update(lower_bounds(target, d, T, method=method))
+    details.update(spectral_estimates(target, d, T, method=method))
+    details.update(solver_values(solution, fisher_estimate))
+    return sandwich_of(details, d=d, bias=target.bias, entropy=target.entropy())
+
+
+def upper_bounds(
+    target: Target, d: int, *, method: str = "auto", floors=None
+) -> tuple[dict[str, BoundValue], float | None]:
+    """The upper bounds of Theorems U and P, and ``T_d`` (None for a target with zeros).
+
+    Full support: ``U_trunc`` (the truncated-SVD head's gap) and the closed forms
+    ``U_quad``, ``U_osc`` of ``T_d``; with zeros: the best ``U_trunc`` and ``U_ref`` over
+    ``floors`` (Corollary U'). A factored teacher target adds the Theorem P forms when
+    ``W_d x + b`` is a rank-``d`` head (the teacher has no bias or the student has one).
+    """
+    details: dict[str, BoundValue] = {}
+    if target.has_factors and (target.factors[2] is None or target.bias):
+        details.update(_fixed_feature_bounds(target, d))
+    if not target.has_full_support:
+        details.update(_reference_bounds(target, d, method, floors))
+        return details, None
+    u_trunc, T = truncated_svd_gap(target, d, method=method)
+    details["U_trunc"] = BoundValue(
+        "U_trunc", u_trunc, "upper", "Theorem U (explicit truncated-SVD head)", _PROOF["U"]
+    )
+    details.update(_theorem_u_values(T))
+    return details, T
+
+
+def _theorem_u_values(T: float) -> dict[str, BoundValue]:
+    """``U_quad = T_d/4`` and ``U_osc = sqrt(2 T_d)`` (Theorem U)."""
+    return {
+        "U_quad": BoundValue(
+            "U_quad",
+            float(theorem_u_quadratic(T)),
+            "upper",
+            "Theorem U (Lemma S): T_d/4",
+            _PROOF["U"],
+        ),
+        "U_osc": BoundValue(
+            "U_osc",
+            float(theorem_u_oscillation(T)),
+            "upper",
+            "Theorem U (Lemma O): sqrt(2 T_d)",
+            _PROOF["U"],
+        ),
+    }
+
+
+def _reference_bounds(target: Target, d: int, method: str, floors) -> dict[str, BoundValue]:
+    """``U_trunc`` and ``U_ref`` of a target with zeros: the best over the reference logits
+    ``R = log max(P, floor)`` for each floor (Theorem U and Corollary U')."""
+    if floors is None:
+        floors = default_floors(target)
+    best_trunc, best_ref = (np.inf, ""), (np.inf, "")
+    for fl in floors:
+        if not (fl > 0 and np.isfinite(fl)):
+            raise ValueError(f"floors must be finite and > 0; got {fl!r}")
+        Z, spec = truncated_svd_head(target, d, floor=fl, method=method)
+        g_trunc = target.gap(Z)
+        R = reference_logits(target, fl)
+        g_ref = float(
+            theorem_u_reference(target.gap(R), spec.tail(d), float(np.sum(target.weights)))
         )
-    R = _reference_logits(target, floor)
-    w = np.asarray(target.weights)
-    if target.bias:
-        Rc, mu = _context_centre(R, w)
-    else:
-        Rc, mu = centring_matrix_apply(R), None
-    sq = np.sqrt(w)[:, None]
-    Rpi = Rc * sq
-    noise = (
-        log_prob_noise_scale(target) if floor is None else float(np.sqrt(w @ (R * R).sum(axis=1)))
-    )
-    U, s, Vt, spec = truncated_svd_with_spectrum(
-        Rpi, min(d, min(Rpi.shape)), method=method, noise_scale=noise
-    )
-    if return_factors:
-        r = np.sqrt(s)
-        return (U * r) / sq, Vt.T * r, mu
-    Z = (U * s) @ Vt / sq
-    if mu is not None:
-        Z = Z + mu
-    return Z, spec
-
-
-def factored_truncated_head(target: Target, d: int):
-    """Truncated-SVD head of a factored target, as factors: ``(H, W, b, T_d)``.
-
-    ``Z = H W^T + 1 b^T = D_pi^{-1/2} (A_pi)_d`` (``+ 1 mu^T`` with a student bias) computed
-    from :func:`bottleneck.spectrum.factored_spectrum`, never as an N x V matrix; its gap
-    is the certified upper bound ``U_trunc`` of Theorem U (proofs/theorem_u.md).
-    """
-    d = _v.check_rank(d)
-    fs = factored_spectrum(target)
-    k = min(d, int(np.count_nonzero(fs.values)))
-    w = np.asarray(target.weights)
-    r = np.sqrt(fs.values[:k])
-    H = fs.left_basis @ (fs.U[:, :k] * r) / np.sqrt(w)[:, None]  # balanced: U S^1/2, V S^1/2
-    W = fs.right_basis @ (fs.Vt[:k].T * r)
-    mu = None
-    if target.bias:
-        X, Wt, b = target.factors
-        xbar = (w @ X) / w.sum()
-        mu = (Wt - Wt.mean(axis=0)) @ xbar
-        if b is not None:
-            mu = mu + (b - b.mean())
-    return H, W, mu, fs.spectrum.tail(d)
+        if g_trunc < best_trunc[0]:
+            best_trunc = (g_trunc, f"floor {fl:.3g}")
+        if g_ref < best_ref[0]:
+            best_ref = (g_ref, f"floor {fl:.3g}")
+    return {
+        "U_trunc": BoundValue(
+            "U_trunc",
+            best_trunc[0],
+            "upper",
+            "Theorem U (explicit truncated-SVD head of log max(P, floor))",
+            _PROOF["U"],
+            best_trunc[1],
+        ),
+        "U_ref": BoundValue(
+            "U_ref",
+            best_ref[0],
+            "upper",
+            "Theorem U' (reference logits): G(R) + sqrt(2) tau_d(R)",
+            _PROOF["U"],
+            best_ref[1],
+        ),
+    }
 
 
 def _fixed_feature_bounds(target: Target, d: int) -> dict:
@@ -428,290 +490,111 @@ def _fixed_feature_bounds(target: Target, d: int) -> dict:
     }
 
 
-# ---------------------------------------------------------------------------- Lemma R
-def restriction_candidates(
-    target: Target, d: int, max_candidates: int = 2
-) -> list[tuple[str, np.ndarray]]:
-    """Vocabulary subsets ``S`` tried by Lemma R: the top-``k`` tokens of ``pbar = pi^T P``.
-
-    The full vocabulary, then sizes ``k = (d + 2) * 4^j <= V/2`` (at most ``max_candidates``
-    of them); for targets with zeros also a token set that ``>= d + 1`` contexts all give
-    positive mass (:func:`_support_biclique`), so a full-support restriction exists. Subsets with ``k <= d + 1`` are useless (their log-prob rank is ``<= d``);
-    subsets above ``V/2`` rarely raise ``min_j p_ij`` enough to pay for another SVD.
-    Proof that any subset gives a valid lower bound: proofs/lemma_r.md.
-    """
-    V = target.vocab_size
-    pbar = target.mean_probs()
-    order = np.argsort(-pbar, kind="stable")
-    out = [("all tokens", np.arange(V))]
-    k = (d + 2) * 4
-    while k <= V // 2 and len(out) <= max_candidates:
-        out.append((f"top-{k} tokens", np.sort(order[:k])))
-        k *= 4
-    if not target.has_full_support:
-        S = _support_biclique(target, d)
-        if S is not None:
-            out.append((f"{S.size} tokens shared by many supports", S))
-    return out
-
-
-def _support_biclique(target: Target, d: int, max_tokens: int | None = None):
-    """Tokens ``S`` (``|S| >= d + 2``) that at least ``d + 1`` contexts all give positive mass.
-
-    Greedy: start from the ``2(d + 2)`` tokens in the most supports and drop, one at a
-    time, the token whose removal most enlarges the set of contexts containing all of
-    ``S``. Restricting to ``S`` and those contexts gives a full-support target of rank up
-    to ``min(|I|, |S| - 1) > d`` (Lemma R), so Theorem L can be positive. None if none found.
-    """
-    B = target.support()
-    counts = np.asarray(B.sum(axis=0)).ravel()
-    k0 = min(max_tokens or 2 * (d + 2), target.vocab_size)
-    S = list(np.argsort(-counts, kind="stable")[:k0])
-    Bc = B.tocsc()
-    while True:
-        cols = Bc[:, S]
-        full = np.asarray(cols.sum(axis=1)).ravel()
-        if np.count_nonzero(full == len(S)) >= d + 1:
-            return np.sort(np.array(S))
-        if len(S) <= d + 2:
-            return None
-        best, best_gain = None, -1
-        for j, t in enumerate(S):
-            others = full - np.asarray(cols[:, j].todense()).ravel()
-            gain = np.count_nonzero(others == len(S) - 1)
-            if gain > best_gain:
-                best, best_gain = t, gain
-        S.remove(best)
+def lower_bounds(
+    target: Target, d: int, T: float | None, *, method: str = "auto"
+) -> dict[str, BoundValue]:
+    """The lower bounds of Theorem L: ``L_thm`` on the whole target (full support, ``T`` its
+    ``T_d``) and ``L_restricted``, the best over the restrictions of Lemma R."""
+    details: dict[str, BoundValue] = {}
+    if T is not None:
+        details["L_thm"] = BoundValue(
+            "L_thm",
+            theorem_l(T, target.weights, target.min_probs()),
+            "lower",
+            "Theorem L",
+            _PROOF["L"],
+        )
+    value, label = _lemma_r_lower(target, d, method, full_tail=T)
+    details["L_restricted"] = BoundValue(
+        "L_restricted", value, "lower", "Theorem L on a Lemma R restriction", _PROOF["R"], label
+    )
+    return details
 
 
 def _lemma_r_lower(
     target: Target, d: int, method: str, full_tail: float | None = None
 ) -> tuple[float, str]:
-    """Best Theorem L value over the Lemma R candidates, and which subset won.
+    """Best Theorem L value over the Lemma R restrictions, and which one won.
 
     ``full_tail`` is ``T_d`` of the whole target when already known (full support).
     """
     best, label = 0.0, "none (no full-support restriction)"
-    for name, S in restriction_candidates(target, d):
-        if S.size == target.vocab_size and target.has_full_support:
-            rows = np.arange(target.n_contexts)
-        else:
-            rows = np.flatnonzero((target.columns(S)[0] > 0).all(axis=1))
-        if rows.size == 0:
-            continue
-        whole = S.size == target.vocab_size and rows.size == target.n_contexts
-        sub = target if whole else target.restrict(S, rows)
-        if d >= min(sub.shape):
-            continue
+    for name, sub, whole in full_support_restrictions(target, d):
         if whole and full_tail is not None:
             T = full_tail
         else:
-            Api = centred_log_prob_matrix(sub)
-            T = top_singular_values(
-                Api, d + 1, method=method, noise_scale=log_prob_noise_scale(sub)
-            ).tail(d)
-        m = sub.min_probs()
-        val = theorem_l(T, sub.weights, m)
+            T = target_tail_energy(sub, d, method=method)
+        val = theorem_l(T, sub.weights, sub.min_probs())
         if val > best:
-            best, label = val, f"{name}, {rows.size}/{target.n_contexts} contexts"
+            best, label = val, name
     return best, label
 
 
-# ---------------------------------------------------------------------------- assembly
-_PROOF = {
-    "U": "proofs/theorem_u.md",
-    "L": "proofs/theorem_l.md",
-    "R": "proofs/lemma_r.md",
-    "E": "proofs/estimates.md",
-}
-
-
-def bounds(
-    target: Target,
-    d: int,
-    *,
-    method: str = "auto",
-    floors=None,
-    solve: bool = False,
-    solve_kwargs=None,
-) -> Sandwich:
-    """Every certified bound and closed-form estimate of ``G*(d)`` for a target.
-
-    Parameters
-    ----------
-    target : Target
-    d : int
-        Rank of the head, ``>= 0``.
-    method : {"auto", "exact", "lanczos", "randomized"}
-        How top singular values are computed (:mod:`bottleneck.spectrum`).
-    floors : sequence of float, optional
-        Only for targets with zeros: reference logits ``log max(P, floor)`` tried for the
-        upper bounds (default: ``min positive p`` times ``1, 1e-2, 1e-4``).
-    solve : bool
-        Also run :func:`bottleneck.solve` (its gap, an explicit head, joins the certified
-        upper bounds as ``solver``) and :func:`bottleneck.fisher_estimate` (``E_F``), and
-        report the ratios ``E_1/solver`` and ``E_F/solver`` in ``estimates``.
-    solve_kwargs : dict, optional
-        Passed to :func:`bottleneck.solve`.
-
-    Returns
-    -------
-    Sandwich
-        ``lower <= G*(d) <= upper``. ``details`` holds, by name:
-
-        - ``U_trunc`` (upper): exact gap of the truncated-SVD head (Theorem U);
-        - ``U_quad``, ``U_osc`` (upper): ``T_d/4`` and ``sqrt(2 T_d)`` (Theorem U; full support);
-        - ``U_ref`` (upper): ``G(R) + sqrt(2) tau_d(R)`` (Theorem U'; targets with zeros);
-        - ``L_thm`` (lower): Theorem L on the whole target (full support);
-        - ``L_restricted`` (lower): Theorem L on the best Lemma R restriction;
-        - ``E_1`` (estimate): closed-form spectral estimate (full support).
-
-    Notes
-    -----
-    ``T_d`` and ``U_trunc`` use ``Ã`` when ``target.bias``. For ``d >= rank`` every value is
-    exactly 0. Proofs: proofs/theorem_u.md, proofs/theorem_l.md, proofs/lemma_r.md,
-    proofs/estimates.md.
-
-    Examples
-    --------
-    >>> import bottleneck as bn
-    >>> target, _ = bn.targets.synthetic(50, 40, spectrum="power", decay=1.0, scale=4.0, seed=0)
-    >>> s = bn.bounds(target, d=5)
-    >>> s.lower <= s.details["U_trunc"].value <= s.upper + 1e-12
-    True
-    """
-    if not isinstance(target, Target):
-        raise ValueError(f"target must be a bottleneck.Target; got {type(target).__name__}")
-    d = _v.check_rank(d)
-    details: dict[str, BoundValue] = {}
-    estimates: dict[str, float] = {}
-
-    if target.has_factors:
-        H, Wd, mu, T = factored_truncated_head(target, d)
-        u_trunc = 0.0 if T == 0.0 else target.gap_factors(H, Wd, mu)
-        if target.factors[2] is None or target.bias:  # W_d x + b is a rank-d head only then
-            details.update(_fixed_feature_bounds(target, d))
-    if target.has_full_support:
-        if not target.has_factors:
-            Z, spec = truncated_svd_head(target, d, method=method)
-            T = spec.tail(d)
-            u_trunc = 0.0 if T == 0.0 else target.gap(Z)
-        details["U_trunc"] = BoundValue(
-            "U_trunc", u_trunc, "upper", "Theorem U (explicit truncated-SVD head)", _PROOF["U"]
-        )
-        details["U_quad"] = BoundValue(
-            "U_quad",
-            float(theorem_u_quadratic(T)),
-            "upper",
-            "Theorem U (Lemma S): T_d/4",
-            _PROOF["U"],
-        )
-        details["U_osc"] = BoundValue(
-            "U_osc",
-            float(theorem_u_oscillation(T)),
-            "upper",
-            "Theorem U (Lemma O): sqrt(2 T_d)",
-            _PROOF["U"],
-        )
-        m = target.min_probs()
-        details["L_thm"] = BoundValue(
-            "L_thm", theorem_l(T, target.weights, m), "lower", "Theorem L", _PROOF["L"]
-        )
-        if T == 0.0:
-            e1 = 0.0
-        elif target.has_factors:
-            e1 = float(estimate_e1(factored_spectrum(target, fisher=True).spectrum.tail(d)))
-        else:
-            Fm = fisher_weighted_matrix(target)
-            e1 = float(
-                estimate_e1(
-                    top_singular_values(Fm, min(d + 1, min(Fm.shape)), method=method).tail(d)
-                )
-            )
-        details["E_1"] = BoundValue(
+def spectral_estimates(
+    target: Target, d: int, T: float | None, *, method: str = "auto"
+) -> dict[str, BoundValue]:
+    """The closed-form estimate ``E_1`` of a full-support target (``T`` its ``T_d``); none
+    for a target with zeros (``T`` None)."""
+    if T is None:
+        return {}
+    e1 = 0.0 if T == 0.0 else float(estimate_e1(fisher_tail_energy(target, d, method=method)))
+    return {
+        "E_1": BoundValue(
             "E_1", e1, "estimate", "closed-form spectral estimate (not a bound)", _PROOF["E"]
         )
-        estimates["E_1"] = e1
-    else:
-        if floors is None:
-            floors = default_floors(target)
-        best_trunc, best_ref = (np.inf, ""), (np.inf, "")
-        for fl in floors:
-            if not (fl > 0 and np.isfinite(fl)):
-                raise ValueError(f"floors must be finite and > 0; got {fl!r}")
-            Z, spec = truncated_svd_head(target, d, floor=fl, method=method)
-            g_trunc = target.gap(Z)
-            R = _reference_logits(target, fl)
-            g_ref = float(
-                theorem_u_reference(target.gap(R), spec.tail(d), float(np.sum(target.weights)))
-            )
-            if g_trunc < best_trunc[0]:
-                best_trunc = (g_trunc, f"floor {fl:.3g}")
-            if g_ref < best_ref[0]:
-                best_ref = (g_ref, f"floor {fl:.3g}")
-        details["U_trunc"] = BoundValue(
-            "U_trunc",
-            best_trunc[0],
-            "upper",
-            "Theorem U (explicit truncated-SVD head of log max(P, floor))",
-            _PROOF["U"],
-            best_trunc[1],
-        )
-        details["U_ref"] = BoundValue(
-            "U_ref",
-            best_ref[0],
-            "upper",
-            "Theorem U' (reference logits): G(R) + sqrt(2) tau_d(R)",
-            _PROOF["U"],
-            best_ref[1],
-        )
+    }
 
-    lr, label = _lemma_r_lower(target, d, method, full_tail=T if target.has_full_support else None)
-    details["L_restricted"] = BoundValue(
-        "L_restricted", lr, "lower", "Theorem L on a Lemma R restriction", _PROOF["R"], label
-    )
 
-    if solve:
-        from .fisher import _fisher_value, fisher_solution
-        from .solver import solve as _solve
+def solver_values(solution=None, fisher_estimate: float | None = None) -> dict[str, BoundValue]:
+    """``solver`` (the gap of a computed explicit head, a certified upper bound) and ``E_F``
+    (the Fisher estimate), for whichever of the two is given.
 
-        d_eff = min(d, min(target.shape))
-        kwargs = dict(solve_kwargs or {})
-        # one Fisher solution serves E_F and the solver's Fisher start
-        Zf = fisher_solution(target, d_eff, max_seconds=kwargs.get("max_seconds"))
-        if kwargs.get("bias") in (None, target.bias):
-            kwargs.setdefault("fisher_logits", Zf)
-        sol = _solve(target, d_eff, **kwargs)
-        flag = "converged" if sol.converged else "NOT converged"
+    ``solution`` is any result with ``gap``, ``success``, ``status``, ``grad_norm`` and
+    ``iterations`` (a :class:`bottleneck.Solution`).
+    """
+    details: dict[str, BoundValue] = {}
+    if solution is not None:
+        flag = "converged" if solution.success else f"NOT converged ({solution.status})"
         details["solver"] = BoundValue(
             "solver",
-            sol.gap,
+            solution.gap,
             "solver",
             "gap of the solver's explicit head (certified upper)",
             "docs/theory.md §4",
-            f"{flag}, grad {sol.grad_norm:.1e}, {sol.iterations} it",
+            f"{flag}, grad {solution.grad_norm:.1e}, {solution.iterations} it",
         )
-        ef = _fisher_value(target, Zf)
+    if fisher_estimate is not None:
         details["E_F"] = BoundValue(
-            "E_F", ef, "estimate", "second-order (Fisher) estimate (not a bound)", _PROOF["E"]
+            "E_F",
+            float(fisher_estimate),
+            "estimate",
+            "second-order (Fisher) estimate (not a bound)",
+            _PROOF["E"],
         )
-        estimates["E_F"] = ef
-        for name in ("E_1", "E_F"):
-            if name in estimates:
-                estimates[f"{name}/solver"] = (
-                    estimates[name] / sol.gap
-                    if sol.gap > 0
-                    else (1.0 if estimates[name] == 0 else np.inf)
-                )
+    return details
 
+
+def sandwich_of(
+    details: dict[str, BoundValue], *, d: int, bias: bool, entropy: float | None
+) -> Sandwich:
+    """The :class:`Sandwich` of named values: ``lower`` the largest lower bound, ``upper``
+    the smallest upper bound (explicit heads included), ``estimates`` every estimate and,
+    when a solver value is present, each estimate's ratio to it."""
+    estimates = {name: b.value for name, b in details.items() if b.kind == "estimate"}
+    if "solver" in details:
+        gap = details["solver"].value
+        for name, value in list(estimates.items()):
+            estimates[f"{name}/solver"] = (
+                value / gap if gap > 0 else (1.0 if value == 0 else np.inf)
+            )
     lower = max(b.value for b in details.values() if b.kind == "lower")
     upper = min(b.value for b in details.values() if b.kind in ("upper", "solver"))
     return Sandwich(
         d=d,
-        bias=target.bias,
+        bias=bias,
         lower=lower,
         upper=upper,
-        entropy=target.entropy(),
+        entropy=entropy,
         estimates=estimates,
         details=details,
     )
@@ -756,33 +639,8 @@ def bounds_from_spectrum(
         ``E_1`` if requested; ``entropy`` is None.
     """
     d = _v.check_rank(d)
-    s = _check_singular_values(singular_values)
-    if frobenius_sq is None:
-        T = float(np.sum(s[d:] ** 2))
-    else:
-        if not np.isfinite(frobenius_sq) or frobenius_sq < 0:
-            raise ValueError("frobenius_sq must be finite and >= 0")
-        if float(np.sum(s**2)) > frobenius_sq * (1 + 1e-12) + 1e-300:
-            raise ValueError(
-                "frobenius_sq is smaller than the sum of the given squared singular values"
-            )
-        T = tail_from_top(s, frobenius_sq, d)
-    details = {
-        "U_quad": BoundValue(
-            "U_quad",
-            float(theorem_u_quadratic(T)),
-            "upper",
-            "Theorem U (Lemma S): T_d/4",
-            _PROOF["U"],
-        ),
-        "U_osc": BoundValue(
-            "U_osc",
-            float(theorem_u_oscillation(T)),
-            "upper",
-            "Theorem U (Lemma O): sqrt(2 T_d)",
-            _PROOF["U"],
-        ),
-    }
+    T = _tail_of_spectrum(_check_singular_values(singular_values), d, frobenius_sq)
+    details = _theorem_u_values(T)
     if weights is not None and min_probs is not None:
         details["L_thm"] = BoundValue(
             "L_thm", theorem_l(T, weights, min_probs), "lower", "Theorem L", _PROOF["L"]
@@ -795,30 +653,24 @@ def bounds_from_spectrum(
             "G >= 0 (pass weights and min_probs for Theorem L)",
             _PROOF["L"],
         )
-    estimates = {}
     if fisher_singular_values is not None:
         f = _check_singular_values(fisher_singular_values)
         e1 = float(estimate_e1(np.sum(f[d:] ** 2)))
         details["E_1"] = BoundValue(
             "E_1", e1, "estimate", "closed-form spectral estimate (not a bound)", _PROOF["E"]
         )
-        estimates["E_1"] = e1
-    lower = max(b.value for b in details.values() if b.kind == "lower")
-    upper = min(b.value for b in details.values() if b.kind == "upper")
-    return Sandwich(
-        d=d, bias=bias, lower=lower, upper=upper, entropy=None, estimates=estimates, details=details
-    )
+    return sandwich_of(details, d=d, bias=bias, entropy=None)
 
 
-class _CallableModule(types.ModuleType):
-    """Lets ``bottleneck.bounds`` be both this module and the function :func:`bounds`.
-
-    The issue tracker fixes both public names: ``bottleneck.bounds(target, d)`` and the
-    module ``bottleneck.bounds`` of bound functions (``bottleneck.bounds.theorem_l`` ...).
-    """
-
-    def __call__(self, target: Target, d: int, **kwargs) -> Sandwich:
-        return bounds(target, d, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+def _tail_of_spectrum(s: np.ndarray, d: int, frobenius_sq: float | None) -> float:
+    """``T_d`` of decreasing singular values ``s``: all of them, or the top ones and
+    ``||A_pi||_F^2`` (:func:`bottleneck.spectrum.tail_from_top`)."""
+    if frobenius_sq is None:
+        return float(np.sum(s[d:] ** 2))
+    if not np.isfinite(frobenius_sq) or frobenius_sq < 0:
+        raise ValueError("frobenius_sq must be finite and >= 0")
+    if float(np.sum(s**2)) > frobenius_sq * (1 + 1e-12) + 1e-300:
+        raise ValueError(
+            "frobenius_sq is smaller than the sum of the given squared singular values"
+        )
+    return tail_from_top(s, frobenius_sq, d)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ._objective import resolve_device
+from ._device import resolve_device
 from .target import Target
 
 __all__ = [

@@ -27,16 +27,13 @@ def sweep_sandwiches(target, ds, *, solve_seconds: float, progress: bool = True,
     """``bounds(target, d, solve=True)`` for every ``d`` (solver budget ``solve_seconds`` each)."""
     from tqdm.auto import tqdm
 
-    from .bounds import bounds
+    from .optim.sandwich import bounds_with_solver
 
     out = []
     for d in tqdm(ds, desc=f"bounds {label}".strip(), disable=not progress):
         d = min(int(d), min(target.shape))
-        out.append(
-            bounds(
-                target, d, solve=True, solve_kwargs={"max_seconds": solve_seconds, "max_iter": 200}
-            )
-        )
+        solve_kwargs = {"max_seconds": solve_seconds, "max_iter": 200}
+        out.append(bounds_with_solver(target, d, solve_kwargs=solve_kwargs))
     return out
 
 

@@ -49,6 +49,7 @@ __all__ = [
     "centred_log_prob_matrix",
     "centred_log_prob_spectrum",
     "fisher_weighted_matrix",
+    "fisher_tail_energy",
     "numerical_rank_tolerance",
     "log_prob_noise_scale",
     "factored_svd",
@@ -358,6 +359,16 @@ def log_prob_noise_scale(target: Target) -> float:
         lp = np.where(np.isfinite(logp), logp, 0.0)
         total += float(target.weights[sl] @ np.einsum("ij,ij->i", lp, lp))
     return float(np.sqrt(total))
+
+
+def fisher_tail_energy(target: Target, d: int, *, method: str = "auto") -> float:
+    """``T_d`` of ``D_pi^{1/2} A D_pbar^{1/2}``, the tail behind the estimate ``E_1``
+    (theory.md §3; proofs/estimates.md): from the factors for a factored target, else from
+    the top ``d + 1`` singular values of :func:`fisher_weighted_matrix`."""
+    if target.has_factors:
+        return factored_spectrum(target, fisher=True).spectrum.tail(d)
+    Fm = fisher_weighted_matrix(target)
+    return top_singular_values(Fm, min(d + 1, min(Fm.shape)), method=method).tail(d)
 
 
 def fisher_weighted_matrix(target: Target) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Benchmark: ``bn.solve`` against plain Adam on the factors (issue 3 acceptance).
 
 Same target, same machine, same run, same chunked float64 objective and gradient
-(``bottleneck._objective.GapObjective``) for every method. Two Adam baselines:
+(``bottleneck.optim.objective.GapObjective``) for every method. Two Adam baselines:
 
 * ``paper``: Adam from the seed paper's initialisation, every factor entry ``N(0, 1)``
   (how [Godey2024] §5.1 trains rank-constrained heads; its peak learning rates for these
@@ -31,10 +31,11 @@ Results kept in ``experiments/results/`` (``.log`` = the printed lines):
 ``bench_solver.json`` (this script as it stands), ``bench_solver_paper_long.json``
 (``--only 512,512,64 --cap 720 --baselines paper --lrs 3e-2``: the paper's Adam at its
 better learning rate with a cap above 10 ``t_solve``), ``bench_solver_repeat.json``
-(``--quick --baselines paper --repeat 9``: the first configuration nine times). Earlier solvers, kept for the
-record: ``bench_solver_cap320.json`` (2,000 x 5,000, d = 64, 320 s caps, before the faster
-Hessian products), ``bench_solver_lbfgs.json`` and ``bench_solver_newton_partial.log``
-(L-BFGS default; Newton before the one-pass state; warm baseline only).
+(``--quick --baselines paper --repeat 9``: the first configuration nine times). Earlier
+solvers, kept for the record: ``bench_solver_cap320.json`` (2,000 x 5,000, d = 64, 320 s
+caps, before the faster Hessian products), ``bench_solver_lbfgs.json`` and
+``bench_solver_newton_partial.log`` (L-BFGS default; Newton before the one-pass state; warm
+baseline only).
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ import torch
 
 import bottleneck as bn
 from bottleneck._io import atomic_write_json
-from bottleneck._objective import GapObjective
-from bottleneck.solver import _svd_init
+from bottleneck.optim.objective import GapObjective
+from bottleneck.optim.starts import svd_start
 
 ACCURACY = 1e-6  # nats/token
 
@@ -173,7 +174,8 @@ def summarise_repeats(rows, baselines):
         capped = any(c["ratio_adam_over_solve"] is None for c in cs)
         listed = ", ".join(f"{x:.1f}" for x in values)
         parts.append(
-            f"{name} Adam: median {'> ' if capped else ''}{float(np.median(values)):.1f}x ({listed})"
+            f"{name} Adam: median {'> ' if capped else ''}"
+            f"{float(np.median(values)):.1f}x ({listed})"
         )
     return " ".join([head, "; ".join(parts)])
 
@@ -244,7 +246,7 @@ def main(argv=None):
         cap = args.cap or (20.0 if args.quick else (60.0 if n * v < 1e6 else 240.0))
         sol = bn.solve(target, d, tol=1e-9, init="svd", max_iter=100000, max_seconds=4 * cap)
         t = time.perf_counter()
-        H0, W0, _ = _svd_init(target, d)
+        H0, W0, _ = svd_start(target, d)
         svd_seconds = time.perf_counter() - t
         runs = {}
         if "warm" in baselines:

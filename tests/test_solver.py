@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy.optimize import minimize_scalar
 
 import bottleneck as bn
-from bottleneck._objective import FisherObjective, GapObjective
+from bottleneck.optim.objective import FisherObjective, GapObjective
 
 from .strategies import targets
 
@@ -238,7 +238,7 @@ def test_spurious_local_minimum_is_real_and_multistart_escapes_it():
     (Hessian PSD up to the gauge zeros, checked by building the Hessian from exact
     Hessian-vector products) whose gap is well above the one reached from the Fisher start.
     """
-    from bottleneck._objective import GapObjective
+    from bottleneck.optim.objective import GapObjective
 
     rng = np.random.default_rng(3)
     X, W = 2.0 * rng.standard_normal((60, 8)), rng.standard_normal((25, 8))
@@ -266,7 +266,7 @@ def test_spurious_local_minimum_is_real_and_multistart_escapes_it():
 
 @pytest.mark.parametrize("bias", [False, True])
 def test_hessian_vector_product_matches_gradient_differences(bias):
-    from bottleneck._objective import FisherObjective, GapObjective
+    from bottleneck.optim.objective import FisherObjective, GapObjective
 
     rng = np.random.default_rng(11)
     t = bn.Target.from_logits(rng.standard_normal((7, 5)) * 2, bias=bias)
@@ -463,14 +463,16 @@ def test_newton_stops_where_the_factor_gradient_vanishes():
     """At H = W = 0 the gradient with respect to the factors is exactly zero but the point is
     not stationary for the rank-d problem: Newton has no direction and must say so (it
     divided by zero before; hypothesis found it through a Fisher start with Z = 0)."""
-    from bottleneck.solver import minimize_factors_newton
+    from bottleneck.optim.newton import minimize_factors_newton
 
     t = bn.Target.from_probs([[0.7, 0.3], [0.2, 0.8]])
     obj = GapObjective(t, torch.device("cpu"), torch.float64)
-    H, W, b, grad_norm, iterations, history = minimize_factors_newton(
+    run = minimize_factors_newton(
         obj, np.zeros((2, 1)), np.zeros((2, 1)), None, tol=1e-9, max_iter=50
     )
-    assert iterations == 0 and history == []
+    H, grad_norm, iterations, history = run.H, run.grad_norm, run.iterations, run.history
+    assert iterations == 0 and history == ()
+    assert run.status == "no_direction" and not run.success
     assert grad_norm > 1e-9  # reported as not converged by solve
     np.testing.assert_array_equal(H, 0.0)
 
@@ -479,12 +481,13 @@ def test_rejected_step_reuses_the_cg_products(monkeypatch):
     """After a rejected step CG reruns on the same model with a smaller radius; it reuses the
     stored products ``H d_k`` of the run it rejected. Same iterates bit for bit as recomputing
     them (memo switched off), with fewer Hessian products; the instance has rejections."""
-    import bottleneck.solver as solver_module
-    from bottleneck._objective import SecondOrderState
+    import bottleneck.optim.newton as newton_module
+    from bottleneck.optim.objective import SecondOrderState
+    from bottleneck.optim.starts import svd_start
 
     rng = np.random.default_rng(5)
     t = bn.Target.from_logits(rng.standard_normal((40, 30)) * 3)
-    H0, W0, _ = solver_module._svd_init(t, 3)
+    H0, W0, _ = svd_start(t, 3)
     calls = {"hvp": 0, "decrease": 0}
     hvp, decrease = SecondOrderState.hvp_flat, SecondOrderState.decrease
 
@@ -500,13 +503,11 @@ def test_rejected_step_reuses_the_cg_products(monkeypatch):
     monkeypatch.setattr(SecondOrderState, "decrease", counting_decrease)
     runs = {}
     for memo in (2**24, 0):
-        monkeypatch.setattr(solver_module, "_CG_MEMO_ELEMENTS", memo)
+        monkeypatch.setattr(newton_module, "_CG_MEMO_ELEMENTS", memo)
         calls.update(hvp=0, decrease=0)
         obj = GapObjective(t, torch.device("cpu"), torch.float64)
-        H, W, _, grad_norm, iterations, history = solver_module.minimize_factors_newton(
-            obj, H0, W0, None, tol=1e-10, max_iter=500
-        )
-        runs[memo] = (H, W, grad_norm, iterations, len(history), dict(calls))
+        run = newton_module.minimize_factors_newton(obj, H0, W0, None, tol=1e-10, max_iter=500)
+        runs[memo] = (run.H, run.W, run.grad_norm, run.iterations, len(run.history), dict(calls))
     (H1, W1, g1, it1, acc1, c1), (H0_, W0_, g0, it0, acc0, c0) = runs[2**24], runs[0]
     assert g1 <= 1e-10 and it1 == it0 and g1 == g0 and acc1 == acc0
     assert acc1 < it1  # some steps were rejected (accepted steps < Newton iterations)
@@ -514,3 +515,41 @@ def test_rejected_step_reuses_the_cg_products(monkeypatch):
     np.testing.assert_array_equal(W1, W0_)
     assert c1["decrease"] == c0["decrease"] == it1
     assert 0 < c1["hvp"] < c0["hvp"]
+
+
+# ------------------------------------------------------------------ result protocol
+def test_stop_reasons_are_distinct_and_solutions_frozen():
+    import dataclasses
+
+    t, _ = bn.targets.synthetic(20, 30, "power", decay=0.5, scale=5.0, seed=0)
+    done = bn.solve(t, 3, init="svd")
+    assert done.status == "converged" and done.success and done.converged
+    assert done.message == bn.optim.STATUSES["converged"]
+    assert bn.solve(t, 3, max_iter=2, tol=1e-14, init="svd").status == "max_iter"
+    assert bn.solve(t, 3, max_seconds=0.0, tol=1e-14, init="svd").status == "max_seconds"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        done.gap = 0.0
+    record = done.to_record()
+    assert record["d"] == 3 and record["gap"] == done.gap and record["success"] is True
+    assert record["status"] == "converged" and not {"H", "W", "bias", "history"} & set(record)
+    with pytest.raises(ValueError, match="status must be one of"):
+        dataclasses.replace(done, status="fine")
+
+
+def test_lbfgs_reaches_the_newton_optimum():
+    t, _ = bn.targets.synthetic(15, 12, "power", decay=0.7, scale=3.0, seed=1)
+    newton = bn.solve(t, 2, tol=1e-9, init="svd")
+    lbfgs = bn.solve(t, 2, tol=1e-9, init="svd", method="lbfgs")
+    assert lbfgs.status in bn.optim.STATUSES and newton.success
+    assert lbfgs.gap == pytest.approx(newton.gap, rel=1e-6)
+
+
+def test_bounds_with_solve_runs_the_solver_from_the_facade():
+    """``bn.bounds(target, d, solve=True)``: the core bounds take the solution and E_F that
+    the optimisation layer computed; the solver's gap is a certified upper bound."""
+    t, _ = bn.targets.synthetic(20, 15, "power", decay=0.6, scale=3.0, seed=2)
+    s = bn.bounds(t, 3, solve=True, solve_kwargs={"max_iter": 200})
+    plain = bn.bounds(t, 3)
+    assert s.solver is not None and s.upper <= plain.upper and s.lower == plain.lower
+    assert {"E_1", "E_F", "E_1/solver", "E_F/solver"} <= set(s.estimates)
+    assert s.details["solver"].note.startswith("converged")

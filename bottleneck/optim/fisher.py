@@ -12,54 +12,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _validation as _v
-from .target import Target
+from .. import _validation as _v
+from .._device import resolve_device
+from ..explicit import truncated_svd_head
+from ..target import Target
+from .newton import minimize_factors_newton
+from .objective import FisherObjective
+from .result import FisherSolution
+from .starts import factor_logits
 
-__all__ = ["fisher_estimate", "fisher_solution"]
-
-
-def _solve_fisher(
-    target: Target,
-    d: int,
-    *,
-    tol: float,
-    max_iter: int,
-    device: str,
-    max_seconds: float | None = None,
-):
-    import torch
-
-    from ._objective import FisherObjective, resolve_device
-    from .solver import _factor, minimize_factors_newton
-
-    dev = resolve_device(device)
-    dtype = torch.float64 if dev.type == "cpu" else torch.float32
-    obj = FisherObjective(target, dev, dtype)
-    # start: truncated SVD of the (floor-clipped where p = 0) weighted log-probabilities
-    from .bounds import truncated_svd_head
-
-    floor = (
-        None
-        if target.has_full_support
-        else float(np.asarray(target.probs)[np.asarray(target.probs) > 0].min())
-    )
-    Z0, _ = truncated_svd_head(target, d, floor=floor)
-    H0, W0, b0 = _factor(Z0, d, target.bias)
-    H, W, b, grad_norm, iters, _ = minimize_factors_newton(
-        obj, H0, W0, b0, tol=tol, max_iter=max_iter, max_seconds=max_seconds
-    )
-    Z = H @ W.T
-    if b is not None:
-        Z = Z + b
-    return Z, grad_norm <= tol
-
-
-def _fisher_value(target: Target, Z: np.ndarray) -> float:
-    P = np.asarray(target.probs)
-    R = np.where(P > 0, np.asarray(target.log_probs), 0.0) - Z
-    mean = (P * R).sum(axis=1, keepdims=True)
-    var = (P * (R - mean) ** 2).sum(axis=1)
-    return 0.5 * float(np.asarray(target.weights) @ var)
+__all__ = ["fisher_estimate", "fisher_solution", "fisher_value"]
 
 
 def fisher_solution(
@@ -70,19 +32,54 @@ def fisher_solution(
     max_iter: int = 500,
     device: str = "auto",
     max_seconds: float | None = None,
-) -> np.ndarray:
-    """Logits ``M`` (rank ``<= d``, plus bias row if ``target.bias``) minimising the Fisher model.
+) -> FisherSolution:
+    """The minimiser ``M`` of the Fisher model, as factors (rank ``<= d``, plus a bias row if
+    ``target.bias``): ``M = argmin_{rank <= d} sum_i pi_i Var_{p_i}(a_i - m_i)``.
 
-    A feasible head for :func:`bottleneck.solve`; see :func:`fisher_estimate`.
-    ``M = argmin_{rank <= d} sum_i pi_i Var_{p_i}(a_i - m_i)``, the minimiser of the
-    second-order model of proofs/estimates.md.
+    Trust-region Newton–CG on the factors (:mod:`bottleneck.optim.newton`) from the
+    truncated SVD of the (floor-clipped where ``p = 0``) weighted log-probabilities. The
+    result's :meth:`~bottleneck.optim.result.FisherSolution.logits` is a feasible head for
+    :func:`bottleneck.solve` and the argument of :func:`fisher_value`; see
+    :func:`fisher_estimate` and proofs/estimates.md.
     """
+    import torch
+
     d = _v.check_rank(d)
     if d > min(target.shape):
         raise ValueError(f"d = {d} exceeds min(N, V) = {min(target.shape)}")
-    return _solve_fisher(
-        target, d, tol=tol, max_iter=max_iter, device=device, max_seconds=max_seconds
-    )[0]
+    dev = resolve_device(device)
+    dtype = torch.float64 if dev.type == "cpu" else torch.float32
+    obj = FisherObjective(target, dev, dtype)
+    floor = None
+    if not target.has_full_support:
+        floor = float(np.asarray(target.probs)[np.asarray(target.probs) > 0].min())
+    Z0, _ = truncated_svd_head(target, d, floor=floor)
+    H0, W0, b0 = factor_logits(Z0, d, target.bias)
+    run = minimize_factors_newton(
+        obj, H0, W0, b0, tol=tol, max_iter=max_iter, max_seconds=max_seconds
+    )
+    return FisherSolution(
+        d=d,
+        H=run.H,
+        W=run.W,
+        bias=run.b,
+        status=run.status,
+        grad_norm=run.grad_norm,
+        iterations=run.iterations,
+        seconds=run.seconds,
+        tol=tol,
+        history=run.history,
+    )
+
+
+def fisher_value(target: Target, Z: np.ndarray) -> float:
+    """The Fisher model ``1/2 sum_i pi_i Var_{p_i}(a_i - z_i)`` at logits ``Z`` (N, V),
+    in float64; ``E_F(d)`` at the logits of :func:`fisher_solution`."""
+    P = np.asarray(target.probs)
+    R = np.where(P > 0, np.asarray(target.log_probs), 0.0) - Z
+    mean = (P * R).sum(axis=1, keepdims=True)
+    var = (P * (R - mean) ** 2).sum(axis=1)
+    return 0.5 * float(np.asarray(target.weights) @ var)
 
 
 def fisher_estimate(
@@ -124,7 +121,7 @@ def fisher_estimate(
     """
     if not isinstance(target, Target):
         raise ValueError(f"target must be a bottleneck.Target; got {type(target).__name__}")
-    Z = fisher_solution(
+    fs = fisher_solution(
         target, d, tol=tol, max_iter=max_iter, device=device, max_seconds=max_seconds
     )
-    return _fisher_value(target, Z)
+    return fisher_value(target, fs.logits())

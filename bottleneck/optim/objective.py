@@ -1,7 +1,9 @@
 """Chunked evaluation of the gap ``G(H W^T + 1 b^T)`` and its gradients in torch.
 
-Private machinery shared by :mod:`bottleneck.solver` and :mod:`bottleneck.fisher`.
-Memory is ``O(chunk x V + (N + V) d)`` beyond the target's own storage.
+The objectives :mod:`bottleneck.optim.newton` and :mod:`bottleneck.optim.lbfgs` minimise
+(:class:`GapObjective` for :func:`bottleneck.optim.solve.solve`, :class:`FisherObjective` for
+:mod:`bottleneck.optim.fisher`), with the one-pass state of a Newton iteration
+(:class:`SecondOrderState`). Memory is ``O(chunk x V + (N + V) d)`` beyond the target's own storage.
 
 With ``Z = H W^T + 1 b^T`` and ``q_i = softmax(z_i)``:
 
@@ -14,20 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .target import Target
-
-
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else is passed to torch."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"unknown device {device!r}: {exc}") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' requested but torch.cuda.is_available() is False")
-    return dev
+from ..target import Target
 
 
 def _diag_chunk(Q, w, W2W, H2_rows):
@@ -134,6 +123,20 @@ class FactorObjective:
         self.row_mass = torch.as_tensor(row_mass, device=device, dtype=torch.float64)
         self._cache = (None, None, None)
 
+    def chunks(self, n: int):
+        """Consecutive row slices of at most ``self.chunk`` rows covering ``range(n)``: the
+        one loop every pass over the rows runs."""
+        for start in range(0, n, self.chunk):
+            yield slice(start, min(n, start + self.chunk))
+
+    def tensors(self, H0, W0, b0):
+        """The factors ``(H, W, b)`` as tensors on this objective's device and dtype (``b``
+        None without a bias)."""
+        H = torch.tensor(H0, device=self.device, dtype=self.dtype)
+        W = torch.tensor(W0, device=self.device, dtype=self.dtype)
+        b = torch.tensor(b0, device=self.device, dtype=self.dtype) if b0 is not None else None
+        return H, W, b
+
     def rows(self, sl: slice):
         """``(P[sl], log P[sl] with 0 off the support)`` as device tensors."""
         if self.resident:
@@ -160,8 +163,7 @@ class FactorObjective:
         gW = torch.zeros_like(W)
         gb = torch.zeros_like(b) if b is not None else None
         total = torch.zeros((), dtype=torch.float64, device=H.device)
-        for s in range(0, n, self.chunk):
-            sl = slice(s, min(n, s + self.chunk))
+        for sl in self.chunks(n):
             val, Gz = self.chunk_value_and_grad_z(sl, self._logits(H, W, b, sl))
             total = total + val
             gH[sl] = Gz @ W
@@ -186,8 +188,7 @@ class FactorObjective:
     def value(self, H: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
         """``f`` alone (float64), without the gradient's matrix products."""
         total = torch.zeros((), dtype=torch.float64, device=H.device)
-        for s in range(0, H.shape[0], self.chunk):
-            sl = slice(s, min(H.shape[0], s + self.chunk))
+        for sl in self.chunks(H.shape[0]):
             total = total + self.chunk_value_and_grad_z(sl, self._logits(H, W, b, sl))[0]
         return total
 
@@ -235,8 +236,7 @@ class FactorObjective:
         WQW = torch.cat([W, QW], dim=1)
         HQH1 = torch.cat([H, QH, H.new_ones((n, 1))], dim=1)
         row_data = []
-        for s in range(0, n, self.chunk):
-            sl = slice(s, min(n, s + self.chunk))
+        for sl in self.chunks(n):
             val, Gz, Q, extra = self.chunk_state(sl, self._logits(H, W, b, sl))
             row_data.append(extra)
             total = total + val
@@ -283,8 +283,7 @@ class FactorObjective:
         DW = torch.zeros_like(W)
         Db = torch.zeros(W.shape[0], dtype=H.dtype, device=H.device)
         W2W = torch.cat([W * W, W], dim=1)
-        for s in range(0, n, self.chunk):
-            sl = slice(s, min(n, s + self.chunk))
+        for sl in self.chunks(n):
             Q = self.curvature_weights(sl, self._logits(H, W, b, sl))
             DH[sl], dW_, db_ = _diag_chunk(Q, self.w[sl, None], W2W, H[sl] * H[sl])
             DW += dW_
@@ -307,8 +306,7 @@ class FactorObjective:
         oH = torch.empty_like(H)
         oW = torch.zeros_like(W)
         ob = torch.zeros_like(b) if b is not None else None
-        for s in range(0, n, self.chunk):
-            sl = slice(s, min(n, s + self.chunk))
+        for sl in self.chunks(n):
             Z = self._logits(H, W, b, sl)
             _, Gz = self.chunk_value_and_grad_z(sl, Z)
             Qw, w_inv = _weighted_curvature(self.curvature_weights(sl, Z), self.w[sl, None])
@@ -343,8 +341,7 @@ class FactorObjective:
         GQW = torch.empty((n, QW.shape[1]), dtype=H.dtype, device=H.device)
         QHtG = torch.zeros((QH.shape[1], W.shape[0]), dtype=H.dtype, device=H.device)
         gb = torch.zeros(W.shape[0], dtype=H.dtype, device=H.device)
-        for s in range(0, n, self.chunk):
-            sl = slice(s, min(n, s + self.chunk))
+        for sl in self.chunks(n):
             val, Gz = self.chunk_value_and_grad_z(sl, self._logits(H, W, b, sl))
             total = total + val
             GQW[sl] = Gz @ QW
@@ -485,8 +482,7 @@ class GapObjective(FactorObjective):
         n = H.shape[0]
         Wn = W + dW
         total = torch.zeros((), dtype=torch.float64, device=H.device)
-        for k, s in enumerate(range(0, n, self.chunk)):
-            sl = slice(s, min(n, s + self.chunk))
+        for k, sl in enumerate(self.chunks(n)):
             delta = (
                 torch.cat([dH[sl], H[sl]], dim=1) @ torch.cat([Wn, dW], dim=1).T
             )  # dH (W + dW)^T + H dW^T

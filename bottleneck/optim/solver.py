@@ -1,0 +1,403 @@
+"""The numerical optimum ``G*(d)``: :func:`solve` and :func:`sweep` (docs/theory.md §4).
+
+``solve`` minimises ``G(H W^T (+ 1 b^T))`` over the factors, float64 on CPU, float32 on
+CUDA: trust-region Newton–CG with exact Hessian-vector products by default
+(:mod:`bottleneck.optim.newton`), diagonally preconditioned L-BFGS with
+``method="lbfgs"`` (:mod:`bottleneck.optim.lbfgs`). It starts from the best of several
+feasible points (:mod:`bottleneck.optim.starts`), stops when the Riemannian gradient norm
+(first-order optimality on the rank-``d`` manifold, gauge-invariant) falls below ``tol``,
+and recomputes the gap in float64 at the final point with :meth:`Target.gap_factors`.
+Because the final point is an explicit rank-``d`` head, the reported ``gap`` is a certified
+upper bound on ``G*(d)`` whatever the run's status; ``success`` says whether it is also a
+first-order stationary point. The problem is non-convex in the factors: a converged run is a
+stationary point, not necessarily the global optimum (tests check it against brute force on
+tiny instances and against the certified lower bounds). Speed against Adam:
+``experiments/bench_solver.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import _validation as _v
+from .._device import resolve_device
+from .._io import atomic_write_json as _atomic_write_json
+from ..target import Target
+from .fisher import fisher_solution
+from .lbfgs import minimize_factors
+from .newton import minimize_factors_newton
+from .objective import GapObjective
+from .result import FisherSolution, Solution
+from .starts import FISHER_START_LIMIT, factor_logits, svd_start, warm_starts, zeros_start
+
+#: Entries of P from which Newton's inner Hessian products run in float32 (``"auto"``).
+FLOAT32_HVP_MIN = 2**18
+
+__all__ = ["Solution", "solve", "sweep"]
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """The validated problem: target (with the requested bias), rank, device and dtypes."""
+
+    target: Target
+    d: int
+    bias: bool
+    device: object
+    dtype: object
+    hvp_dtype: object
+    tol: float
+    method: str
+
+
+def solve(
+    target: Target,
+    d: int,
+    *,
+    bias: bool | None = None,
+    device: str = "auto",
+    dtype=None,
+    tol: float = 1e-8,
+    max_iter: int = 20000,
+    init="auto",
+    seed: int = 0,
+    chunk_size: int | None = None,
+    check_every: int = 25,
+    max_seconds: float | None = None,
+    method: str = "newton",
+    n_starts: int = 2,
+    fisher_logits=None,
+    hvp_dtype="auto",
+) -> Solution:
+    """Numerically minimise ``G(H W^T (+ 1 b^T))`` over rank-``d`` heads (theory.md §4).
+
+    Parameters
+    ----------
+    target : Target
+        Any storage (chunked over contexts); zeros allowed (the loss reads the support).
+    d : int
+        Rank, ``0 <= d <= min(N, V)``.
+    bias : bool, optional
+        Free bias row; default ``target.bias``.
+    device, dtype
+        ``"auto"`` (CUDA if available), ``"cpu"``, ...; float64 on CPU, float32 on CUDA by
+        default (the final gap is recomputed in float64).
+    tol, max_iter, max_seconds
+        Stop at Riemannian gradient norm ``||P_T(dG/dZ)||_F <= tol`` (float64 resolves about
+        ``1e-10``), after ``max_iter`` Newton steps (L-BFGS iterations) or ``max_seconds``.
+    method : {"newton", "lbfgs"}
+        Trust-region Newton–CG or preconditioned L-BFGS (``check_every`` iterations between
+        preconditioner updates).
+    init : {"auto", "svd", "fisher", "zeros"} or Solution
+        ``"auto"``: the truncated SVD of ``A_pi`` and the Fisher solution (``fisher_logits``:
+        one already computed for this ``d`` and bias, a FisherSolution or its logits); a
+        :class:`Solution` of rank ``<= d`` is extended by steepest rank-one directions;
+        ``seed`` seeds ``"zeros"``. See :mod:`bottleneck.optim.starts`.
+    n_starts : int
+        The ``n_starts`` lowest-gap starts are each optimised (the problem is non-convex).
+    hvp_dtype : torch.dtype or "auto"
+        Precision of Newton's inner Hessian products; ``"auto"``: float32 from
+        ``N V >= 2^18`` (where they are bandwidth-bound), else ``dtype``.
+    chunk_size : int, optional
+        Rows per chunk (memory ``O(chunk x V)``).
+
+    Returns
+    -------
+    Solution
+        ``gap`` is the float64 gap of the returned explicit head, a certified upper bound on
+        ``G*(d)`` whatever its ``status`` and never above the best start's
+        (proofs/theorem_u.md); ``success`` says the head is also first-order stationary.
+
+    Raises
+    ------
+    ValueError
+        Bad arguments or ``init``, non-finite values during optimisation.
+    """
+    setup = _setup(target, d, bias, device, dtype, tol, method, n_starts, hvp_dtype)
+    t0 = time.perf_counter()
+    starts = _starting_points(setup, init, seed, fisher_logits, max_seconds)
+    obj = GapObjective(setup.target, setup.device, setup.dtype, chunk_size)
+    best, iterations, history = None, 0, []
+    for start in starts[:n_starts]:
+        history.append((time.perf_counter() - t0, start[0]))
+        budget = None if max_seconds is None else max(max_seconds - (time.perf_counter() - t0), 0.0)
+        run = _minimize(setup, obj, start[2:], max_iter, check_every, budget, t0)
+        iterations += run.iterations
+        history += run.history
+        candidate = _finish(setup, obj, start, run)
+        if best is None or candidate[0] < best[0]:
+            best = candidate
+        if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+            break
+    return _solution(setup, best, iterations, history, time.perf_counter() - t0)
+
+
+def _solution(setup: _Setup, best, iterations: int, history: list, seconds: float) -> Solution:
+    """The :class:`Solution` of the best run (``best`` as returned by :func:`_finish`)."""
+    gap, H, W, b, grad_norm, init_name, status = best
+    return Solution(
+        d=setup.d,
+        gap=gap,
+        loss=setup.target.entropy() + gap,
+        H=H,
+        W=W,
+        bias=b,
+        status=status,
+        grad_norm=grad_norm,
+        iterations=iterations,
+        seconds=seconds,
+        device=str(setup.device),
+        init=init_name,
+        tol=setup.tol,
+        history=tuple(history),
+    )
+
+
+def _setup(target, d, bias, device, dtype, tol, method, n_starts, hvp_dtype) -> _Setup:
+    """Validate the arguments of :func:`solve` and resolve its defaults."""
+    import torch
+
+    if not isinstance(target, Target):
+        raise ValueError(f"target must be a bottleneck.Target; got {type(target).__name__}")
+    d = _v.check_rank(d)
+    n, v = target.shape
+    if d > min(n, v):
+        raise ValueError(
+            f"d = {d} exceeds min(N, V) = {min(n, v)}; rank-{min(n, v)} heads already reach every Z"
+        )
+    if not (tol > 0 and math.isfinite(tol)):
+        raise ValueError(f"tol must be finite and > 0; got {tol!r}")
+    if method not in ("newton", "lbfgs"):
+        raise ValueError(f"method must be 'newton' or 'lbfgs'; got {method!r}")
+    if not (isinstance(n_starts, int) and n_starts >= 1):
+        raise ValueError(f"n_starts must be an integer >= 1; got {n_starts!r}")
+    use_bias = target.bias if bias is None else bool(bias)
+    tgt = target if use_bias == target.bias else target.with_bias(use_bias)
+    dev = resolve_device(device)
+    if dtype is None:
+        dtype = torch.float64 if dev.type == "cpu" else torch.float32
+    if isinstance(hvp_dtype, str):
+        if hvp_dtype != "auto":
+            raise ValueError(f"hvp_dtype must be 'auto' or a torch dtype; got {hvp_dtype!r}")
+        hvp_dtype = torch.float32 if n * v >= FLOAT32_HVP_MIN else dtype
+    return _Setup(tgt, d, use_bias, dev, dtype, hvp_dtype, float(tol), method)
+
+
+def _starting_points(setup: _Setup, init, seed: int, fisher_logits, max_seconds) -> list[tuple]:
+    """``(gap, name, H, W, b)`` for every starting point ``init`` asks for, lowest gap first
+    (the gap of each start is exact: every start is an explicit head)."""
+    tgt, d, bias = setup.target, setup.d, setup.bias
+    if isinstance(init, Solution):
+        candidates = warm_starts(init, tgt, d, bias)
+    elif init in ("auto", "svd"):
+        candidates = [("svd", *svd_start(tgt, d))]
+        if init == "auto" and d > 0:
+            candidates += _fisher_start(setup, fisher_logits, max_seconds)
+    elif init == "fisher":
+        candidates = [("fisher", *factor_logits(fisher_solution(tgt, d).logits(), d, bias))]
+    elif init == "zeros":
+        candidates = [("zeros", *zeros_start(tgt, d, bias, seed))]
+    else:
+        raise ValueError(
+            f"init must be 'auto', 'svd', 'fisher', 'zeros' or a Solution; got {init!r}"
+        )
+    scored = [(tgt.gap_factors(H, W, b), name, H, W, b) for name, H, W, b in candidates]
+    scored.sort(key=lambda c: c[0])
+    return scored
+
+
+def _fisher_start(setup: _Setup, fisher_logits, max_seconds) -> list[tuple]:
+    """The Fisher start of ``init="auto"``: from ``fisher_logits`` when given, else computed
+    (a quarter of the time budget) where the target is small enough for its dense logits."""
+    tgt, d, bias = setup.target, setup.d, setup.bias
+    n, v = tgt.shape
+    if fisher_logits is not None:
+        if isinstance(fisher_logits, FisherSolution):
+            fisher_logits = fisher_logits.logits()
+        Zf = np.asarray(fisher_logits, dtype=np.float64)
+        if Zf.shape != (n, v) or not np.isfinite(Zf).all():
+            raise ValueError(f"fisher_logits must be finite with shape {(n, v)}; got {Zf.shape}")
+        return [("fisher", *factor_logits(Zf, d, bias))]
+    if n * v > FISHER_START_LIMIT:
+        return []
+    try:
+        budget = None if max_seconds is None else max_seconds / 4
+        fs = fisher_solution(tgt, d, max_iter=500, max_seconds=budget)
+        return [("fisher", *factor_logits(fs.logits(), d, bias))]
+    except ValueError:
+        return []
+
+
+def _minimize(setup: _Setup, obj, factors, max_iter, check_every, budget, t0):
+    """One run of the chosen method from ``factors``, its clock counting from ``t0``."""
+
+    def clock():
+        return time.perf_counter() - t0
+
+    H0, W0, b0 = factors
+    try:
+        if setup.method == "newton":
+            return minimize_factors_newton(
+                obj,
+                H0,
+                W0,
+                b0,
+                tol=setup.tol,
+                max_iter=max_iter,
+                clock=clock,
+                max_seconds=budget,
+                hvp_dtype=setup.hvp_dtype,
+            )
+        return minimize_factors(
+            obj,
+            H0,
+            W0,
+            b0,
+            tol=setup.tol,
+            max_iter=max_iter,
+            check_every=check_every,
+            clock=clock,
+            max_seconds=budget,
+        )
+    except FloatingPointError as exc:
+        raise ValueError(
+            f"non-finite gap during optimisation at d = {setup.d} ({exc}); try dtype=torch.float64"
+        ) from None
+
+
+def _finish(setup: _Setup, obj, start, run):
+    """``(gap, H, W, b, grad_norm, init name, status)`` of one run, its gap recomputed in
+    float64; a run that ended above its start (an explicit, feasible head) returns the
+    start instead, with status ``"start_kept"`` unless the start is stationary."""
+    import torch
+
+    start_gap, name, H0, W0, b0 = start
+    gap = setup.target.gap_factors(run.H, run.W, run.b)
+    if gap <= start_gap:
+        return gap, run.H, run.W, run.b, run.grad_norm, name, run.status
+    tensors = (
+        None if x is None else torch.as_tensor(x, device=setup.device, dtype=setup.dtype)
+        for x in (H0, W0, b0)
+    )
+    grad_norm = obj.stationarity(*tensors)[1]
+    status = "converged" if grad_norm <= setup.tol else "start_kept"
+    return start_gap, H0, W0, b0, grad_norm, name, status
+
+
+# ---------------------------------------------------------------------------- sweep
+def sweep(
+    target: Target, ds, *, path: str | None = None, progress: bool = True, **solve_kwargs
+) -> list[Solution]:
+    """Solve a list of ranks with warm starts, so the curve ``d -> gap`` is monotone.
+
+    Ranks are solved in increasing order; rank ``d`` starts from the best of the rank-``d``
+    defaults and the previous solution extended to rank ``d`` (whose gap is the previous
+    gap), so ``gap(d) <= gap(d')`` for ``d > d'`` by construction.
+
+    Parameters
+    ----------
+    target : Target
+    ds : iterable of int
+    path : str, optional
+        JSON file of per-rank records (no factors), written atomically after each rank.
+        If it exists and matches the target, solved ranks are skipped (resume) and their
+        recorded gaps are kept; the warm start then restarts from the rank-``d`` defaults.
+    progress : bool
+        Show a tqdm progress bar.
+    **solve_kwargs
+        Passed to :func:`solve`.
+
+    Returns
+    -------
+    list of Solution
+        In increasing ``d`` (ranks read back from ``path`` have empty factors).
+    """
+    from tqdm.auto import tqdm
+
+    ranks = sorted({_v.check_rank(d) for d in ds})
+    fingerprint = target.fingerprint()
+    done = _saved_records(path, fingerprint)
+    out: list[Solution] = []
+    prev: Solution | None = None
+    records = list(done.values())
+    for d in tqdm(ranks, desc="sweep", disable=not progress):
+        if d in done:
+            out.append(_solution_from_record(done[d]))
+            prev = None
+            continue
+        sol = solve(target, d, **solve_kwargs)
+        if prev is not None and prev.H.size:
+            warm = solve(target, d, **{**solve_kwargs, "init": prev})
+            if warm.gap < sol.gap:
+                sol = warm
+        if out and sol.gap > out[-1].gap:  # monotone by construction: the padded head is feasible
+            sol = _padded_copy(out[-1], prev, d) if prev is not None else sol
+        out.append(sol)
+        prev = sol
+        record = {**sol.to_record(), "history": list(sol.history)}
+        records = [r for r in records if int(r["d"]) != d] + [record]
+        if path is not None:
+            records.sort(key=lambda r: r["d"])
+            _atomic_write_json(path, {"target": fingerprint, "records": records})
+    return out
+
+
+def _saved_records(path, fingerprint) -> dict[int, dict]:
+    """The records of an earlier sweep of the same target saved at ``path``, by rank."""
+    if path is None or not os.path.exists(path):
+        return {}
+    with open(path) as fh:
+        saved = json.load(fh)
+    if saved.get("target") != fingerprint:
+        raise ValueError(
+            f"{path} holds a sweep of another target; remove it or choose another path"
+        )
+    return {int(r["d"]): r for r in saved["records"]}
+
+
+def _solution_from_record(r: dict) -> Solution:
+    """A :class:`Solution` read back from a sweep record (no factors)."""
+    status = r.get("status") or ("converged" if r.get("converged") else "unknown")
+    return Solution(
+        d=int(r["d"]),
+        gap=r["gap"],
+        loss=r["loss"],
+        H=np.zeros((0, 0)),
+        W=np.zeros((0, 0)),
+        bias=None,
+        status=status,
+        grad_norm=r["grad_norm"],
+        iterations=r["iterations"],
+        seconds=r["seconds"],
+        device=r["device"],
+        init=r.get("init", ""),
+        tol=r.get("tol", 0.0),
+    )
+
+
+def _padded_copy(last: Solution, prev: Solution, d: int) -> Solution:
+    """``prev`` zero-padded to rank ``d``: a feasible rank-``d`` head with ``last``'s gap."""
+    n, v = prev.H.shape[0], prev.W.shape[0]
+    H = np.hstack([prev.H, np.zeros((n, d - prev.d))])
+    W = np.hstack([prev.W, np.zeros((v, d - prev.d))])
+    return Solution(
+        d=d,
+        gap=last.gap,
+        loss=last.loss,
+        H=H,
+        W=W,
+        bias=prev.bias,
+        status=last.status,
+        grad_norm=last.grad_norm,
+        iterations=0,
+        seconds=0.0,
+        device=last.device,
+        init="padded previous rank",
+        tol=last.tol,
+    )
