@@ -129,7 +129,9 @@ def compare(solve_hist, adam_hists, g_ref, cap):
     lower = cap / t_solve if (ratio is None and t_solve) else None
     adam_best_gap = min(best_of(h) for h in adam_hists.values())
     level = adam_best_gap + ACCURACY
-    t_adam_level = min(t for t in (time_to(h, level) for h in adam_hists.values()) if t is not None)
+    # an Adam run shorter than its first record (10 steps) has no point: no level then
+    levels = [t for t in (time_to(h, level) for h in adam_hists.values()) if t is not None]
+    t_adam_level = min(levels) if levels else None
     t_solve_level = time_to(solve_hist, level)
     return dict(
         adam_seconds_to_goal={str(k): t for k, t in t_adam.items()},
@@ -139,7 +141,9 @@ def compare(solve_hist, adam_hists, g_ref, cap):
         equal_accuracy_level=level,
         adam_seconds_to_level=t_adam_level,
         solve_seconds_to_level=t_solve_level,
-        ratio_at_equal_accuracy=(t_adam_level / t_solve_level) if t_solve_level else None,
+        ratio_at_equal_accuracy=(
+            (t_adam_level / t_solve_level) if (t_adam_level is not None and t_solve_level) else None
+        ),
     )
 
 

@@ -33,6 +33,17 @@ def test_ratios_when_adam_reaches_the_goal(bench):
     assert c["ratio_at_equal_accuracy"] == pytest.approx(4.0)
 
 
+def test_adam_without_a_recorded_point(bench):
+    """A cap shorter than Adam's first record (10 steps, e.g. on a loaded machine): the
+    ratio is a lower bound and there is no equal-accuracy level."""
+    solve = [(0.5, 0.3), (2.0, 0.1)]
+    c = bench.compare(solve, {1e-2: [], 3e-2: []}, 0.1, cap=0.5)
+    assert c["ratio_adam_over_solve"] is None
+    assert c["ratio_lower_bound"] == pytest.approx(0.5 / 2.0)
+    assert c["adam_seconds_to_level"] is None and c["ratio_at_equal_accuracy"] is None
+    assert "n/a" in bench.describe("paper Adam", c, 0.5)
+
+
 def test_lower_bound_and_equal_accuracy_when_adam_is_capped(bench):
     solve = [(0.5, 0.3), (2.0, 0.2), (4.0, 0.1)]
     adam = {1e-2: [(5.0, 0.35), (10.0, 0.25)], 3e-2: [(6.0, 0.3)]}
