@@ -32,9 +32,10 @@ _LAZY_MODULES = {
     "restriction": "restriction",
     "solver": "optim.solver",
     "fisher": "optim.fisher",
-    "heads": "heads",
-    "degeneration": "degeneration",
-    "scaling": "scaling",
+    "empirical": "empirical",
+    "heads": "empirical.heads",
+    "degeneration": "empirical.degeneration",
+    "scaling": "empirical.scaling",
     "corpora": "sources.corpora",
     "pythia": "sources.pythia",
     "lm": "sources.lm",
@@ -49,9 +50,9 @@ _LAZY_NAMES = {
     "FisherSolution": "optim.result",
     "fisher_estimate": "optim.fisher",
     "fisher_solution": "optim.fisher",
-    "LowRankHead": "heads",
-    "fit_head": "heads",
-    "lr_sweep": "heads",
+    "LowRankHead": "empirical.heads",
+    "fit_head": "empirical.heads",
+    "lr_sweep": "empirical.heads",
 }
 
 

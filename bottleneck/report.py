@@ -55,21 +55,15 @@ def bound_vs_loss_rows(
         sweep_sandwiches(target, ds, solve_seconds=solve_seconds, progress=progress, label=label)
     )
     if trained:
-        from .heads import rank_curve
+        from .empirical.heads import rank_curve
 
+        ds = [r["d"] for r in rows]
         curve = rank_curve(
-            target,
-            [r["d"] for r in rows],
-            features=features,
-            lrs=train_lrs,
-            steps=train_steps,
-            progress=progress,
+            target, ds, features=features, lrs=train_lrs, steps=train_steps, progress=progress
         )
-        for row, c in zip(rows, curve):
-            row.update({k: c[k] for k in ("trained", "trained_lr")})
-            row["upper"] = min(
-                row["upper"], c["trained"]
-            )  # an explicit head: a certified upper bound
+        for row, point in zip(rows, curve):
+            row.update(trained=point.gap, trained_lr=point.lr)
+            row["upper"] = min(row["upper"], point.gap)  # an explicit head: a certified upper bound
     return rows
 
 

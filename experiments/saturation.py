@@ -36,7 +36,7 @@ import numpy as np
 
 from bottleneck import pythia
 from bottleneck._io import atomic_write_text as _atomic_write_text
-from bottleneck.scaling import CHINCHILLA_FROZEN, ScalingLaw, saturation_gaps
+from bottleneck.empirical.scaling import CHINCHILLA_FROZEN, ScalingLaw, saturation_gaps
 
 FIT_MODELS = ("pythia-410m", "pythia-1b", "pythia-1.4b", "pythia-2.8b", "pythia-6.9b", "pythia-12b")
 DEFAULT_MIN_STEP = 13_000

@@ -61,6 +61,4 @@ def check_trained_head_gap_above_lower():
         )
         trained = heads.head_gap(fit.head, X, t)
         assert np.isfinite(trained) and trained >= lower
-        assert abs(trained - fit.eval_gap) < 1e-6 * max(
-            1.0, trained
-        )  # two independent evaluation paths
+        assert abs(trained - fit.gap) < 1e-6 * max(1.0, trained)  # two independent evaluation paths

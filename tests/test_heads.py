@@ -62,8 +62,8 @@ def test_evaluate_head_matches_numpy_oracle_tokens_and_distribution():
     w = rng.random(13)
     ev = heads.evaluate_head(head, X, tokens, weights=w, chunk_size=5)
     ce = -np.log(Q[np.arange(13), tokens])
-    assert ev["loss"] == pytest.approx((w * ce).sum() / w.sum(), rel=1e-12)
-    assert ev["accuracy"] == pytest.approx((w * (Z.argmax(1) == tokens)).sum() / w.sum(), rel=1e-12)
+    assert ev.loss == pytest.approx((w * ce).sum() / w.sum(), rel=1e-12)
+    assert ev.accuracy == pytest.approx((w * (Z.argmax(1) == tokens)).sum() / w.sum(), rel=1e-12)
     P = _softmax(rng.standard_normal((13, 6)) * 2)
     P[0, 3] = 0.0
     P /= P.sum(axis=1, keepdims=True)
@@ -71,8 +71,8 @@ def test_evaluate_head_matches_numpy_oracle_tokens_and_distribution():
     ev = heads.evaluate_head(head, X, t, chunk_size=4)
     with np.errstate(divide="ignore", invalid="ignore"):
         kl = np.where(P > 0, P * (np.log(P) - np.log(Q)), 0.0).sum(axis=1)
-    assert ev["gap"] == pytest.approx((w * kl).sum() / w.sum(), rel=1e-10)
-    assert heads.head_gap(head, X, t) == pytest.approx(ev["gap"], rel=1e-10)
+    assert ev.gap == pytest.approx((w * kl).sum() / w.sum(), rel=1e-10)
+    assert heads.head_gap(head, X, t) == pytest.approx(ev.gap, rel=1e-10)
     assert heads.head_gap(head, X, t) == pytest.approx(t.gap(Z), rel=1e-12)
 
 
@@ -98,9 +98,9 @@ def test_distillation_recovers_a_realisable_teacher():
     assert (
         not fit.diverged and fit.eval_on == "held-out" and fit.n_eval == 120 and fit.n_train == 480
     )
-    assert fit.eval_gap < 2e-3
-    assert fit.eval_accuracy > 0.95
-    assert fit.train_curve[-1, 1] < fit.train_curve[0, 1]
+    assert fit.gap < 2e-3
+    assert fit.accuracy > 0.95
+    assert fit.history[-1][1] < fit.history[0][1]
 
 
 def test_token_training_learns_a_linear_rule_and_beats_chance():
@@ -120,9 +120,9 @@ def test_token_training_learns_a_linear_rule_and_beats_chance():
         seed=1,
         progress=False,
     )
-    assert fit.mode == "tokens" and fit.eval_gap is None
-    assert fit.eval_accuracy > 0.9
-    assert fit.eval_loss < np.log(8) / 3
+    assert fit.mode == "tokens" and fit.gap is None
+    assert fit.accuracy > 0.9
+    assert fit.loss < np.log(8) / 3
 
 
 def test_cross_entropy_gradient_is_q_minus_p():
@@ -169,11 +169,11 @@ def test_training_is_reproducible_and_weights_change_sampling():
     P = _softmax(rng.standard_normal((50, 4)))
     a = heads.fit_head(X, P, 2, steps=30, batch_size=16, progress=False, device="cpu")
     b = heads.fit_head(X, P, 2, steps=30, batch_size=16, progress=False, device="cpu")
-    assert a.eval_loss == b.eval_loss and np.array_equal(a.eval_index, b.eval_index)
+    assert a.loss == b.loss and np.array_equal(a.eval_index, b.eval_index)
     w = np.zeros(50)
     w[:5] = 1.0
     c = heads.fit_head(X, P, 2, steps=30, batch_size=16, weights=w, held_out=0.0, progress=False)
-    assert c.eval_loss != a.eval_loss
+    assert c.loss != a.loss
 
 
 def test_divergence_is_flagged_and_lr_sweep_skips_it():
@@ -181,7 +181,7 @@ def test_divergence_is_flagged_and_lr_sweep_skips_it():
     X = rng.standard_normal((40, 3)) * 1e3
     tokens = rng.integers(0, 5, size=40)
     bad = heads.fit_head(X, tokens, 2, vocab_size=5, lr=1e36, steps=5, warmup=0.0, progress=False)
-    assert bad.diverged and np.isnan(bad.eval_loss)
+    assert bad.diverged and np.isnan(bad.loss)
     with pytest.raises(ValueError, match="every learning rate diverged"):
         heads.lr_sweep(X, tokens, 2, lrs=(1e36,), vocab_size=5, steps=5, warmup=0.0, progress=False)
     sweep = heads.lr_sweep(
@@ -196,7 +196,7 @@ def test_eval_data_is_used_when_given():
     y, ye = rng.integers(0, 4, 30), rng.integers(0, 4, 7)
     fit = heads.fit_head(X, y, 2, vocab_size=4, steps=10, eval_data=(Xe, ye), progress=False)
     assert fit.eval_on == "eval_data" and fit.n_eval == 7 and fit.n_train == 30
-    assert fit.eval_loss == pytest.approx(heads.evaluate_head(fit.head, Xe, ye)["loss"], rel=1e-12)
+    assert fit.loss == pytest.approx(heads.evaluate_head(fit.head, Xe, ye).loss, rel=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -208,7 +208,7 @@ def test_eval_data_is_used_when_given():
         (lambda X, y: heads.fit_head(X, y, 2, vocab_size=3), "token id 3 >= vocab_size 3"),
         (lambda X, y: heads.fit_head(X, y, 2, vocab_size=4, lr=0.0), "lr must be"),
         (lambda X, y: heads.fit_head(X, y, 2, vocab_size=4, held_out=1.0), "held_out"),
-        (lambda X, y: heads.fit_head(X, y, 7, vocab_size=4), "rank must be"),
+        (lambda X, y: heads.fit_head(X, y, 7, vocab_size=4), "rank d must be"),
         (lambda X, y: heads.fit_head(X * np.nan, y, 2, vocab_size=4), "non-finite"),
         (lambda X, y: heads.LowRankHead(3, 4, 2, init="svd"), "needs weight"),
         (lambda X, y: heads.LowRankHead(3, 4, 2, init="xavier"), "init must be"),
@@ -255,7 +255,7 @@ def test_factored_teacher_trains_like_its_dense_copy():
     dense = bn.Target.from_probs(factored.probs)
     kw = dict(steps=60, batch_size=32, lr=1e-2, init_std=0.3, progress=False, dtype=torch.float64)
     a, b = heads.fit_head(X, factored, 2, **kw), heads.fit_head(X, dense, 2, **kw)
-    assert a.eval_loss == pytest.approx(b.eval_loss, rel=1e-9)
+    assert a.loss == pytest.approx(b.loss, rel=1e-9)
 
 
 def test_start_head_is_copied_and_equals_the_named_init():
@@ -269,6 +269,39 @@ def test_start_head_is_copied_and_equals_the_named_init():
     from_head = heads.fit_head(X, teacher, 2, init=start, **kw)
     named = heads.fit_head(X, teacher, 2, init="logit_svd", init_weight=W, **kw)
     assert torch.equal(start.A, before)  # the start is not trained in place
-    assert from_head.eval_loss == pytest.approx(named.eval_loss, rel=1e-12)
+    assert from_head.loss == pytest.approx(named.loss, rel=1e-12)
     with pytest.raises(ValueError, match="start head"):
         heads.fit_head(X, teacher, 3, init=start, **kw)
+
+
+def test_results_follow_the_protocol_and_rank_keyword_still_works():
+    import dataclasses
+
+    rng = np.random.default_rng(16)
+    X = rng.standard_normal((40, 4))
+    P = _softmax(rng.standard_normal((40, 5)))
+    kw = dict(steps=20, batch_size=8, progress=False, dtype=torch.float64)
+    fit = heads.fit_head(X, P, 2, **kw)
+    assert fit.d == 2 and fit.status == "completed" and fit.success and not fit.diverged
+    assert fit.iterations == 20 and len(fit.history) >= 1
+    record = fit.to_record()
+    assert record["d"] == 2 and record["gap"] == fit.gap and record["success"] is True
+    assert not {"head", "history", "train_index", "eval_index"} & set(record)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fit.gap = 0.0
+    with pytest.warns(DeprecationWarning, match="rank=.*deprecated"):
+        old = heads.fit_head(X, P, rank=2, **kw)
+    assert old.loss == fit.loss
+    ev = heads.evaluate_head(fit.head, X, P)
+    assert ev.d == 2 and ev.n_rows == 40 and ev.to_record()["gap"] == ev.gap
+    t = bn.Target.from_probs(P)
+    (point,) = heads.rank_curve(t, [2], steps=10, lrs=(1e-2,), progress=False)
+    assert point.d == 2 and point.gap >= bn.bounds(t, 2).lower - 1e-12
+    assert set(point.to_record()) == {"d", "gap", "lr", "seconds"}
+
+
+def test_warmup_cosine_schedule():
+    s = heads.WarmupCosine(lr=1.0, steps=110, warmup_steps=10, final_fraction=0.1)
+    assert s(0) == pytest.approx(0.1) and s(9) == pytest.approx(1.0)
+    assert s(10) == pytest.approx(1.0) and s(60) == pytest.approx(0.55)
+    assert s(110) == pytest.approx(0.1) and s(500) == pytest.approx(0.1)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bottleneck.scaling import (
+from bottleneck.empirical.scaling import (
     CHINCHILLA_FROZEN,
     PARAM_NAMES,
     ScalingLaw,

@@ -202,20 +202,27 @@ class ScalingLaw:
         if bootstrap:
             if not 0 < confidence < 1:
                 raise ValueError(f"confidence must be in (0, 1); got {confidence!r}")
-            rng = np.random.default_rng(seed)
-            boot = np.empty((bootstrap, len(free)))
-            for b in range(bootstrap):
-                idx = rng.integers(0, N.size, N.size)
-                p = _fit_once(
-                    N[idx], T[idx], L[idx], fixed, free, loss, huber_delta, 1, warm=best[0]
-                )[0]
-                boot[b] = [p[k] for k in free]
-            lo, hi = 100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2
-            intervals = {
-                k: (float(np.percentile(boot[:, j], lo)), float(np.percentile(boot[:, j], hi)))
-                for j, k in enumerate(free)
-            }
+            fit = (fixed, free, loss, huber_delta)
+            intervals, boot = _bootstrap(N, T, L, fit, best[0], bootstrap, confidence, seed)
         return cls(best[0], free, best[1], N.size, intervals, loss, boot)
+
+
+def _bootstrap(N, T, L, fit, warm: dict, n_boot: int, confidence: float, seed: int):
+    """Percentile intervals of the free parameters over ``n_boot`` refits on points resampled
+    with replacement (each warm-started at the full fit ``warm``), and the refits."""
+    fixed, free, loss, huber_delta = fit
+    rng = np.random.default_rng(seed)
+    boot = np.empty((n_boot, len(free)))
+    for b in range(n_boot):
+        idx = rng.integers(0, N.size, N.size)
+        p = _fit_once(N[idx], T[idx], L[idx], fixed, free, loss, huber_delta, 1, warm=warm)[0]
+        boot[b] = [p[k] for k in free]
+    lo, hi = 100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2
+    intervals = {
+        k: (float(np.percentile(boot[:, j], lo)), float(np.percentile(boot[:, j], hi)))
+        for j, k in enumerate(free)
+    }
+    return intervals, boot
 
 
 def _pack(params, free):
