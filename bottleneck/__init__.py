@@ -27,6 +27,7 @@ from .target import Target
 _LAZY_MODULES = {
     "optim": "optim",
     "sources": "sources",
+    "app": "app",
     "symbolic": "symbolic",
     "explicit": "explicit",
     "restriction": "restriction",

@@ -18,7 +18,9 @@ def _umask() -> int:
     return mask
 
 
-def _atomic(path, write) -> None:
+def atomic_write(path, write) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``
+    (its folder is created); on any error the temporary file is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -42,7 +44,7 @@ def atomic_write_text(path, text: str) -> None:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
 
-    _atomic(path, write)
+    atomic_write(path, write)
 
 
 def atomic_write_json(path, payload) -> None:
@@ -57,7 +59,7 @@ def atomic_savez(path, **arrays) -> None:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
 
-    _atomic(path, write)
+    atomic_write(path, write)
 
 
 def atomic_write_csv(path, rows) -> None:

@@ -87,6 +87,14 @@ class Sandwich:
         """``upper - lower``: how loose the certified theory is at this ``d``."""
         return self.upper - self.lower
 
+    def to_record(self) -> dict:
+        """One flat row for tables: ``d``, ``entropy``, ``lower``, ``upper`` and the value of
+        every detail by name."""
+        row = {"d": self.d, "entropy": self.entropy, "lower": self.lower, "upper": self.upper}
+        for name, b in self.details.items():
+            row[name] = b.value
+        return row
+
     @property
     def solver(self) -> float | None:
         """Gap reached by the numerical solver, if it was run."""

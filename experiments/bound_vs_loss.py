@@ -14,7 +14,7 @@ as gaps above the entropy floor (nats/token) on log-log axes. Targets:
 
     .venv/bin/python experiments/bound_vs_loss.py --out out/bound_vs_loss [--quick]
 
-Writes, per target, ``NAME.csv`` (every plotted number; ``bottleneck.report.read_csv``
+Writes, per target, ``NAME.csv`` (every plotted number; ``bottleneck.app.report.read_csv``
 reads it back) and ``NAME.png``, and ``bound_vs_loss.json`` (settings, rows, timings). A
 target already written with the same settings is skipped on rerun (resume).
 """
@@ -29,8 +29,8 @@ from pathlib import Path
 import bottleneck as bn
 from bottleneck import corpora, lm
 from bottleneck._io import atomic_write_json
-from bottleneck.plots import plot_bounds_vs_rank
-from bottleneck.report import bound_vs_loss_rows, check_rows, read_csv, write_csv
+from bottleneck.app.plots import plot_bounds_vs_rank
+from bottleneck.app.report import bound_vs_loss_rows, check_rows, read_csv, write_csv
 
 
 def cases(quick: bool):

@@ -123,7 +123,7 @@ def plot(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bottleneck.plots import save_figure
+    from bottleneck.app.plots import save_figure
 
     panels = [k for k in ("smollm2", "pythia") if result.get(k)]
     fig, axes = plt.subplots(1, 2 if "smollm2" in panels else 1, figsize=(11, 4.2), squeeze=False)

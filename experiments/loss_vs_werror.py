@@ -71,7 +71,7 @@ def plot(rows, result, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bottleneck.plots import save_figure
+    from bottleneck.app.plots import save_figure
 
     fig, ax = plt.subplots(figsize=(8, 5))
     styles = {

@@ -68,7 +68,7 @@ def plot(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bottleneck.plots import save_figure
+    from bottleneck.app.plots import save_figure
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
     for order, r in result["orders"].items():

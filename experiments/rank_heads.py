@@ -133,7 +133,7 @@ def plot(rows, result, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bottleneck.plots import save_figure
+    from bottleneck.app.plots import save_figure
 
     r = np.array([x["rank"] for x in rows])
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))

@@ -146,7 +146,7 @@ def plot_lambada(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bottleneck.plots import save_figure
+    from bottleneck.app.plots import save_figure
 
     law = ScalingLaw(result["fit"]["params"])
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))

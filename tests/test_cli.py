@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import bottleneck as bn
-from bottleneck import cli, report
+from bottleneck.app import cli, report
 
 
 def test_sweep_csv_certified_ordering(tmp_path, capsys):
@@ -82,3 +82,25 @@ def test_report_round_trip_and_check_rows(tmp_path):
         )  # an explicit head below the reported upper bound
     with pytest.raises(ValueError, match="d=1: solver"):
         report.check_rows([{**rows[0], "solver": 0.05}])  # below the certified lower bound
+
+
+def test_experiment_command_finds_the_scripts_of_the_checkout(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["experiment", "bench_bounds", "--help"])
+    assert exit_.value.code == 0 and "usage" in capsys.readouterr().out
+
+
+def test_demo_cases_and_sandwich_rows():
+    from bottleneck.app import demo
+
+    (case,) = demo.demo_cases(quick=True)
+    assert case.name == "synthetic" and case.target.shape == (200, 300)
+    s = bn.bounds(case.target, 4)
+    (row,) = report.sandwich_rows([s])
+    assert row == {
+        "d": 4,
+        "entropy": s.entropy,
+        "lower": s.lower,
+        "upper": s.upper,
+        **{name: b.value for name, b in s.details.items()},
+    }

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from bottleneck._io import _atomic, atomic_write_json, atomic_write_text
+from bottleneck._io import atomic_write, atomic_write_json, atomic_write_text
 
 
 def test_failed_write_keeps_old_file_and_leaves_no_temporary(tmp_path):
@@ -18,7 +18,7 @@ def test_failed_write_keeps_old_file_and_leaves_no_temporary(tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        _atomic(path, broken)
+        atomic_write(path, broken)
     assert path.read_text() == '{\n "a": 1\n}'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
 
@@ -41,7 +41,7 @@ def test_save_figure_writes_the_named_format_atomically(tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bottleneck.plots import save_figure
+    from bottleneck.app.plots import save_figure
 
     for name, magic in (("a/b/fig.png", b"\x89PNG"), ("fig.pdf", b"%PDF")):
         fig, ax = plt.subplots()

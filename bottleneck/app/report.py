@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_write_csv
-from .plots import sandwich_rows
+from .._io import atomic_write_csv
 
 CLOSED_FORMS = ("U_quad", "U_osc", "U_ref", "P_representation", "P_operator")
 
@@ -27,7 +26,7 @@ def sweep_sandwiches(target, ds, *, solve_seconds: float, progress: bool = True,
     """``bounds(target, d, solve=True)`` for every ``d`` (solver budget ``solve_seconds`` each)."""
     from tqdm.auto import tqdm
 
-    from .optim.sandwich import bounds_with_solver
+    from ..optim.sandwich import bounds_with_solver
 
     out = []
     for d in tqdm(ds, desc=f"bounds {label}".strip(), disable=not progress):
@@ -35,6 +34,12 @@ def sweep_sandwiches(target, ds, *, solve_seconds: float, progress: bool = True,
         solve_kwargs = {"max_seconds": solve_seconds, "max_iter": 200}
         out.append(bounds_with_solver(target, d, solve_kwargs=solve_kwargs))
     return out
+
+
+def sandwich_rows(sandwiches) -> list[dict]:
+    """One row per sandwich (:meth:`bottleneck.Sandwich.to_record`): ``d``, ``entropy``,
+    ``lower``, ``upper`` and every bound and estimate by name."""
+    return [s.to_record() for s in sandwiches]
 
 
 def bound_vs_loss_rows(
@@ -50,12 +55,13 @@ def bound_vs_loss_rows(
     label: str = "",
 ) -> list[dict]:
     """Rows of the bound-vs-loss figure: :func:`sweep_sandwiches` merged with
-    :func:`bottleneck.heads.rank_curve` (columns ``trained``, ``trained_lr``) when ``trained``."""
+    :func:`bottleneck.heads.rank_curve` (columns ``trained``, ``trained_lr``) when ``trained``.
+    A trained head is an explicit head, so it also lowers ``upper``."""
     rows = sandwich_rows(
         sweep_sandwiches(target, ds, solve_seconds=solve_seconds, progress=progress, label=label)
     )
     if trained:
-        from .empirical.heads import rank_curve
+        from ..empirical.heads import rank_curve
 
         ds = [r["d"] for r in rows]
         curve = rank_curve(
@@ -63,7 +69,7 @@ def bound_vs_loss_rows(
         )
         for row, point in zip(rows, curve):
             row.update(trained=point.gap, trained_lr=point.lr)
-            row["upper"] = min(row["upper"], point.gap)  # an explicit head: a certified upper bound
+            row["upper"] = min(row["upper"], point.gap)
     return rows
 
 
@@ -86,7 +92,8 @@ def check_rows(rows, *, rtol: float = 1e-9) -> None:
             r["lower"] - tol <= r["trained"] and r["upper"] - tol <= r["trained"]
         ):
             raise ValueError(
-                f"d={r['d']}: trained head {r['trained']} outside [{r['lower']}, {r['upper']}] ordering"
+                f"d={r['d']}: trained head {r['trained']} outside "
+                f"[{r['lower']}, {r['upper']}] ordering"
             )
 
 
@@ -106,7 +113,8 @@ def read_csv(path) -> list[dict]:
 
 
 def markdown_table(rows) -> str:
-    """``| d | certified lower | solver | trained head | U_trunc | best closed form | E_1 | E_F |``."""
+    """A Markdown table with the columns ``d``, certified lower, solver, trained head,
+    ``U_trunc``, best closed form, ``E_1`` and ``E_F``."""
     lines = [
         "| d | certified lower | solver | trained head | U_trunc | best closed form | E_1 | E_F |",
         "|---|---|---|---|---|---|---|---|",

