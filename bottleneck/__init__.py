@@ -6,12 +6,14 @@ Quick start::
     target, _ = bn.targets.synthetic(200, 300, spectrum="power", decay=0.8, scale=5.0)
     print(bn.bounds(target, d=16))
 
-Public surface: :class:`Target`, ``bounds(target, d)``, :func:`bounds_from_spectrum`,
-:class:`Sandwich`, ``solve``/``sweep`` (the numerical optimum), ``fit_head`` (trained
-rank-r heads), and the modules :mod:`~bottleneck.spectrum`, :mod:`~bottleneck.targets`.
-``bottleneck.bounds`` is both the call ``bounds(target, d)`` and the module of bound
-functions (``bottleneck.bounds.theorem_l``, ...). Theory: docs/theory.md;
-proofs: proofs/README.md.
+This module is the facade over the layers of the package (docs/design.md): the certified
+core (:class:`Target`, :mod:`~bottleneck.spectrum`, :mod:`~bottleneck.bounds`, ...) is
+imported here; optimisation (``solve``, ``sweep``, ``fisher_estimate``), empirical studies
+(``heads``, ``degeneration``, ``scaling``) and data sources (``corpora``, ``pythia``, ``lm``,
+``checkpoints``) load on first use, so ``import bottleneck`` does not import torch,
+matplotlib or transformers. ``bottleneck.bounds`` is both the call ``bounds(target, d)``
+and the module of bound functions (``bottleneck.bounds.theorem_l``, ...). Theory:
+docs/theory.md; proofs: proofs/README.md.
 """
 
 import importlib
@@ -23,9 +25,12 @@ from .sandwich import BoundValue, Sandwich
 from .spectrum import tail_energy, w_error
 from .target import Target
 
+__version__ = "0.1.0"
+
 #: name -> module (relative to this package) for the parts loaded on first use
 _LAZY_MODULES = {
     "optim": "optim",
+    "empirical": "empirical",
     "sources": "sources",
     "app": "app",
     "symbolic": "symbolic",
@@ -33,7 +38,6 @@ _LAZY_MODULES = {
     "restriction": "restriction",
     "solver": "optim.solver",
     "fisher": "optim.fisher",
-    "empirical": "empirical",
     "heads": "empirical.heads",
     "degeneration": "empirical.degeneration",
     "scaling": "empirical.scaling",
@@ -85,8 +89,6 @@ class _BoundsModule(types.ModuleType):
 
 bounds.__class__ = _BoundsModule
 
-__version__ = "0.1.0"
-
 __all__ = [
     "Target",
     "Sandwich",
@@ -105,6 +107,7 @@ __all__ = [
     "degeneration",
     "scaling",
     "pythia",
+    "corpora",
     "symbolic",
     "heads",
     "LowRankHead",
