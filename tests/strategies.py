@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import bottleneck as bn
 
@@ -69,3 +70,17 @@ def targets(draw, bias=None, zeros: bool = False):
 
 def ranks(max_value: int = 9):
     return st.integers(0, max_value)
+
+
+# -- drawn element by element with hypothesis.extra.numpy: failures shrink to simple arrays
+def bounded_matrices(max_side: int = 6, min_columns: int = 1, bound: float = 8.0):
+    """Small float64 matrices with entries in ``[-bound, bound]``."""
+    shapes = st.tuples(st.integers(1, max_side), st.integers(min_columns, max_side))
+    elements = st.floats(-bound, bound, allow_nan=False, allow_subnormal=False)
+    return shapes.flatmap(lambda shape: hnp.arrays(np.float64, shape, elements=elements))
+
+
+def singular_value_arrays(max_size: int = 10):
+    """Non-negative spectra in any order (the bounds sort them), shrinking towards zeros."""
+    elements = st.floats(0.0, 50.0, allow_nan=False, allow_subnormal=False)
+    return hnp.arrays(np.float64, st.integers(1, max_size), elements=elements)

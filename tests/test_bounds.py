@@ -10,26 +10,8 @@ from hypothesis import strategies as st
 import bottleneck as bn
 from bottleneck import bounds as B
 
-from .strategies import logit_matrices, targets
-
-REL, ABS = 1e-9, 1e-12  # float64 rounding of SVDs and log-softmax on tiny problems
-
-
-def le(a, b):
-    return a <= b + REL * abs(b) + ABS
-
-
-def kl(p, q):
-    p, q = np.asarray(p), np.asarray(q)
-    s = p > 0
-    return float(np.sum(p[s] * np.log(p[s] / q[s])))
-
-
-def exact_g0(t):
-    """G*(0) in closed form: no bias -> Z = 0 (uniform q); bias -> q = pbar (mutual information)."""
-    P, w = t.probs, t.weights
-    q = np.full(t.vocab_size, 1 / t.vocab_size) if not t.bias else w @ P / w.sum()
-    return float(sum(wi * kl(p, q) for wi, p in zip(w, P)))
+from .oracles import exact_g0, le
+from .strategies import logit_matrices, singular_value_arrays, targets
 
 
 # ------------------------------------------------------------------ hand-computed
@@ -136,12 +118,6 @@ def test_bounds_rejects_non_target():
         bn.bounds(np.eye(2) / 1.0, 1)
 
 
-def test_str_is_readable():
-    t, _ = bn.targets.synthetic(10, 12, seed=0)
-    text = str(bn.bounds(t, 2))
-    assert "Sandwich for rank d = 2" in text and "<= G*(d) <=" in text and "Theorem L" in text
-
-
 # ------------------------------------------------------------------ properties
 @given(t=targets(), d=st.integers(0, 9))
 def test_sandwich_ordering(t, d):
@@ -238,3 +214,15 @@ def test_u_closed_forms_are_functions_of_the_tail(M, d, w):
     T = bn.spectrum.tail_energy_of_matrix(M, d)
     assert B.theorem_u(T) == pytest.approx(min(T / 4, math.sqrt(2 * T)), rel=1e-15)
     assert B.estimate_e1(T) == pytest.approx(T / 2, rel=1e-15)
+
+
+@given(s=singular_value_arrays(), d=st.integers(0, 12))
+def test_bounds_from_any_spectrum_are_ordered_and_monotone(s, d):
+    """For any spectrum: Theorem U's closed forms of its tail, lower <= upper, monotone in d."""
+    T = float(np.sum(np.sort(s)[::-1][d:] ** 2))
+    a, b = bn.bounds_from_spectrum(s, d), bn.bounds_from_spectrum(s, d + 1)
+    assert a.details["U_quad"].value == pytest.approx(T / 4, rel=1e-12, abs=1e-300)
+    assert a.lower == 0.0 <= a.upper and b.upper <= a.upper * (1 + 1e-12)
+    w = np.full(3, 1 / 3)
+    with_l = bn.bounds_from_spectrum(s, d, weights=w, min_probs=np.full(3, 0.1))
+    assert le(with_l.lower, with_l.upper)

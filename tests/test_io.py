@@ -33,20 +33,3 @@ def test_permissions_follow_the_umask_not_mkstemp(tmp_path):
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "x.txt").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "y.txt").stat().st_mode) == 0o600
-
-
-def test_save_figure_writes_the_named_format_atomically(tmp_path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from bottleneck.app.plots import save_figure
-
-    for name, magic in (("a/b/fig.png", b"\x89PNG"), ("fig.pdf", b"%PDF")):
-        fig, ax = plt.subplots()
-        ax.plot([0, 1], [1, 0])
-        save_figure(fig, tmp_path / name)
-        assert (tmp_path / name).read_bytes()[:4] == magic
-        assert not plt.fignum_exists(fig.number)  # closed
-    assert not [p for p in tmp_path.rglob("*.tmp")]

@@ -1,14 +1,19 @@
-"""Top-k singular values and tail energies against a full numpy SVD (the oracle)."""
+"""Top-k singular values and tail energies against a full numpy SVD (the oracle), for dense,
+sparse and factored matrices."""
+
+import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import sparse
 
 import bottleneck as bn
+from bottleneck import spectrum
 from bottleneck import spectrum as sp
 
-from .strategies import logit_matrices, targets
+from .strategies import bounded_matrices, logit_matrices, targets
 
 
 def full_tail(M, d):
@@ -112,3 +117,60 @@ def test_rank_argument_rejected(bad):
 def test_unknown_method_rejected():
     with pytest.raises(ValueError, match="method must be one of"):
         sp.top_singular_values(np.eye(3), 1, method="qr")
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(1, 30),
+    v=st.integers(2, 25),
+    D=st.integers(1, 8),
+    seed=st.integers(0, 2**31 - 1),
+    scale=st.floats(0.1, 5.0),
+    head_bias=st.booleans(),
+    bias=st.booleans(),
+    zipf=st.booleans(),
+)
+def test_factored_spectrum_equals_dense(n, v, D, seed, scale, head_bias, bias, zipf):
+    rng = np.random.default_rng(seed)
+    X = scale * rng.standard_normal((n, D))
+    W = rng.standard_normal((v, D))
+    b = rng.standard_normal(v) if head_bias else None
+    w = 1.0 / np.arange(1, n + 1) if zipf else np.ones(n)
+    t = bn.Target.from_factors(X, W, b, weights=w / w.sum(), bias=bias)
+    ref = bn.Target.from_logits(X @ W.T + (0 if b is None else b), weights=w / w.sum(), bias=bias)
+    fs = spectrum.factored_spectrum(t).values
+    ds = spectrum.centred_log_prob_spectrum(ref).values
+    top = max(ds[0], 1e-300)
+    np.testing.assert_allclose(fs, ds[: fs.size], rtol=0, atol=1e-8 * top + 1e-13)
+    assert np.all(ds[fs.size :] <= 1e-8 * top + 1e-13)
+    for d in range(0, min(n, v) + 1):
+        assert spectrum.tail_energy(t, d) == pytest.approx(
+            spectrum.tail_energy(ref, d), rel=1e-8, abs=1e-12 * top**2 + 1e-24
+        )
+
+
+def test_w_error_curve_sparse_equals_dense():
+    M = sparse.random(80, 700, density=0.05, random_state=3, format="csr")
+    dense = M.toarray()
+    ds = [0, 1, 5, 20, 79, 80, 100]
+    s = np.linalg.svd(dense, compute_uv=False)
+    ref = [math.sqrt(max(np.sum(s[d:] ** 2), 0) / np.sum(s**2)) for d in ds]
+    np.testing.assert_allclose(spectrum.w_error_curve(M, ds), ref, atol=1e-10)
+    np.testing.assert_allclose(spectrum.w_error_curve(dense, ds), ref, atol=1e-10)
+    big = sparse.random(900, 1200, density=0.01, random_state=4, format="csr")
+    sb = np.linalg.svd(big.toarray(), compute_uv=False)
+    np.testing.assert_allclose(
+        spectrum.w_error_curve(big, [10, 40]),
+        [math.sqrt(np.sum(sb[d:] ** 2) / np.sum(sb**2)) for d in (10, 40)],
+        rtol=1e-8,
+    )
+
+
+@given(M=bounded_matrices(), d=st.integers(0, 7))
+def test_tail_of_any_matrix_is_the_sum_of_its_small_squared_singular_values(M, d):
+    s = np.linalg.svd(M, compute_uv=False)
+    fro = float(np.sum(M * M))
+    T = sp.tail_energy_of_matrix(M, d)
+    assert T == pytest.approx(float(np.sum(s[d:] ** 2)), rel=1e-9, abs=1e-12 * max(fro, 1.0))
+    if d < s.size:
+        assert sp.tail_from_top(s[: d + 1], fro, d) >= s[d] ** 2 * (1 - 1e-12)

@@ -66,41 +66,7 @@ def test_cli_bad_input(tmp_path):
         cli.main(["experiment", "nonexistent"])
 
 
-def test_report_round_trip_and_check_rows(tmp_path):
-    rows = [
-        {"d": 1, "lower": 0.1, "upper": 0.3, "solver": 0.3, "trained": 0.31, "entropy": 2.0},
-        {"d": 2, "lower": 0.05, "upper": 0.1, "solver": 0.1, "trained": 0.12, "entropy": 2.0},
-    ]
-    report.write_csv(rows, tmp_path / "r.csv")
-    assert report.read_csv(tmp_path / "r.csv") == rows  # floats written with repr: exact round trip
-    report.check_rows(rows)
-    with pytest.raises(ValueError, match="d=2: trained head"):
-        report.check_rows([rows[0], {**rows[1], "trained": 0.01}])
-    with pytest.raises(ValueError, match="d=1: solver"):
-        report.check_rows(
-            [{**rows[0], "solver": 0.2}]
-        )  # an explicit head below the reported upper bound
-    with pytest.raises(ValueError, match="d=1: solver"):
-        report.check_rows([{**rows[0], "solver": 0.05}])  # below the certified lower bound
-
-
 def test_experiment_command_finds_the_scripts_of_the_checkout(capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main(["experiment", "bench_bounds", "--help"])
     assert exit_.value.code == 0 and "usage" in capsys.readouterr().out
-
-
-def test_demo_cases_and_sandwich_rows():
-    from bottleneck.app import demo
-
-    (case,) = demo.demo_cases(quick=True)
-    assert case.name == "synthetic" and case.target.shape == (200, 300)
-    s = bn.bounds(case.target, 4)
-    (row,) = report.sandwich_rows([s])
-    assert row == {
-        "d": 4,
-        "entropy": s.entropy,
-        "lower": s.lower,
-        "upper": s.upper,
-        **{name: b.value for name, b in s.details.items()},
-    }

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from scipy.optimize import OptimizeWarning, curve_fit
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "bottleneck" / "data" / "pythia"
 
 
@@ -187,16 +187,3 @@ def test_measure_on_tiny_gpt_neox_with_fake_revisions(tmp_path, monkeypatch):
     )
     again = exp.main(argv)
     assert [p["loss"] for p in again["points"]] == [p["loss"] for p in result["points"]]
-
-
-def test_checkpoint_errors(tmp_path):
-    pytest.importorskip("transformers")
-    from bottleneck import checkpoints
-
-    with pytest.raises(ValueError, match="step<N>"):
-        checkpoints.revision_step("main")
-    (tmp_path / "m").mkdir()
-    with pytest.raises(FileNotFoundError, match="without a 'step5' sub-directory"):
-        checkpoints.load_causal_lm(str(tmp_path / "m"), "step5")
-    with pytest.raises(ValueError, match="no revisions"):
-        checkpoints.checkpoint_cross_entropy(str(tmp_path / "m"), [], np.arange(10))

@@ -4,10 +4,9 @@ import math
 
 import numpy as np
 import pytest
-from scipy import sparse
 
 import bottleneck as bn
-from bottleneck import corpora, spectrum
+from bottleneck import corpora
 
 
 def test_bigram_counts_by_hand():
@@ -73,23 +72,6 @@ def test_bpe_tokenizers():
 def test_ngram_rejects(kwargs, message):
     with pytest.raises(ValueError, match=message):
         bn.targets.ngram(**kwargs)
-
-
-def test_w_error_curve_sparse_equals_dense():
-    M = sparse.random(80, 700, density=0.05, random_state=3, format="csr")
-    dense = M.toarray()
-    ds = [0, 1, 5, 20, 79, 80, 100]
-    s = np.linalg.svd(dense, compute_uv=False)
-    ref = [math.sqrt(max(np.sum(s[d:] ** 2), 0) / np.sum(s**2)) for d in ds]
-    np.testing.assert_allclose(spectrum.w_error_curve(M, ds), ref, atol=1e-10)
-    np.testing.assert_allclose(spectrum.w_error_curve(dense, ds), ref, atol=1e-10)
-    big = sparse.random(900, 1200, density=0.01, random_state=4, format="csr")
-    sb = np.linalg.svd(big.toarray(), compute_uv=False)
-    np.testing.assert_allclose(
-        spectrum.w_error_curve(big, [10, 40]),
-        [math.sqrt(np.sum(sb[d:] ** 2) / np.sum(sb**2)) for d in (10, 40)],
-        rtol=1e-8,
-    )
 
 
 @pytest.mark.realdata

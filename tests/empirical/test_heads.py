@@ -10,11 +10,7 @@ from hypothesis import strategies as st
 import bottleneck as bn
 from bottleneck import heads
 
-
-def _softmax(Z):
-    Z = Z - Z.max(axis=1, keepdims=True)
-    E = np.exp(Z)
-    return E / E.sum(axis=1, keepdims=True)
+from ..oracles import softmax
 
 
 def test_svd_init_is_eckart_young():
@@ -57,14 +53,14 @@ def test_evaluate_head_matches_numpy_oracle_tokens_and_distribution():
     with torch.no_grad():
         head.bias.normal_()
     Z = X @ head.weight.detach().numpy().T + head.bias.detach().numpy()
-    Q = _softmax(Z)
+    Q = softmax(Z)
     tokens = rng.integers(0, 6, size=13)
     w = rng.random(13)
     ev = heads.evaluate_head(head, X, tokens, weights=w, chunk_size=5)
     ce = -np.log(Q[np.arange(13), tokens])
     assert ev.loss == pytest.approx((w * ce).sum() / w.sum(), rel=1e-12)
     assert ev.accuracy == pytest.approx((w * (Z.argmax(1) == tokens)).sum() / w.sum(), rel=1e-12)
-    P = _softmax(rng.standard_normal((13, 6)) * 2)
+    P = softmax(rng.standard_normal((13, 6)) * 2)
     P[0, 3] = 0.0
     P /= P.sum(axis=1, keepdims=True)
     t = bn.Target.from_probs(P, weights=w / w.sum())
@@ -82,7 +78,7 @@ def test_distillation_recovers_a_realisable_teacher():
     rng = np.random.default_rng(5)
     X = rng.standard_normal((600, 6))
     W_true = rng.standard_normal((10, 2)) @ rng.standard_normal((2, 6))
-    P = _softmax(X @ W_true.T)
+    P = softmax(X @ W_true.T)
     fit = heads.fit_head(
         X,
         P,
@@ -128,7 +124,7 @@ def test_token_training_learns_a_linear_rule_and_beats_chance():
 def test_cross_entropy_gradient_is_q_minus_p():
     rng = np.random.default_rng(8)
     z = torch.tensor(rng.standard_normal((3, 5)), requires_grad=True)
-    p = torch.tensor(_softmax(rng.standard_normal((3, 5))))
+    p = torch.tensor(softmax(rng.standard_normal((3, 5))))
     heads._batch_loss(z, "distribution", p).sum().backward()
     np.testing.assert_allclose(
         z.grad.numpy(), torch.softmax(z, 1).detach().numpy() - p.numpy(), atol=1e-12
@@ -150,7 +146,7 @@ def test_any_rank_r_head_is_above_the_certified_lower_bound(n, v, dim, r, bias, 
     (with zeros sometimes) never beat the certified lower bound on G*(r)."""
     r = min(r, dim, v)
     rng = np.random.default_rng(seed)
-    P = _softmax(rng.standard_normal((n, v)) * rng.uniform(0.1, 4))
+    P = softmax(rng.standard_normal((n, v)) * rng.uniform(0.1, 4))
     if zero and v > 2:
         P[0, 0] = 0.0
         P /= P.sum(axis=1, keepdims=True)
@@ -166,7 +162,7 @@ def test_any_rank_r_head_is_above_the_certified_lower_bound(n, v, dim, r, bias, 
 def test_training_is_reproducible_and_weights_change_sampling():
     rng = np.random.default_rng(9)
     X = rng.standard_normal((50, 3))
-    P = _softmax(rng.standard_normal((50, 4)))
+    P = softmax(rng.standard_normal((50, 4)))
     a = heads.fit_head(X, P, 2, steps=30, batch_size=16, progress=False, device="cpu")
     b = heads.fit_head(X, P, 2, steps=30, batch_size=16, progress=False, device="cpu")
     assert a.loss == b.loss and np.array_equal(a.eval_index, b.eval_index)
@@ -279,7 +275,7 @@ def test_results_follow_the_protocol_and_rank_keyword_still_works():
 
     rng = np.random.default_rng(16)
     X = rng.standard_normal((40, 4))
-    P = _softmax(rng.standard_normal((40, 5)))
+    P = softmax(rng.standard_normal((40, 5)))
     kw = dict(steps=20, batch_size=8, progress=False, dtype=torch.float64)
     fit = heads.fit_head(X, P, 2, **kw)
     assert fit.d == 2 and fit.status == "completed" and fit.success and not fit.diverged

@@ -1,0 +1,26 @@
+"""app.report: bound-vs-loss rows round-trip through CSV and their certified ordering is
+checked."""
+
+from __future__ import annotations
+
+import pytest
+
+from bottleneck.app import report
+
+
+def test_report_round_trip_and_check_rows(tmp_path):
+    rows = [
+        {"d": 1, "lower": 0.1, "upper": 0.3, "solver": 0.3, "trained": 0.31, "entropy": 2.0},
+        {"d": 2, "lower": 0.05, "upper": 0.1, "solver": 0.1, "trained": 0.12, "entropy": 2.0},
+    ]
+    report.write_csv(rows, tmp_path / "r.csv")
+    assert report.read_csv(tmp_path / "r.csv") == rows  # floats written with repr: exact round trip
+    report.check_rows(rows)
+    with pytest.raises(ValueError, match="d=2: trained head"):
+        report.check_rows([rows[0], {**rows[1], "trained": 0.01}])
+    with pytest.raises(ValueError, match="d=1: solver"):
+        report.check_rows(
+            [{**rows[0], "solver": 0.2}]
+        )  # an explicit head below the reported upper bound
+    with pytest.raises(ValueError, match="d=1: solver"):
+        report.check_rows([{**rows[0], "solver": 0.05}])  # below the certified lower bound
