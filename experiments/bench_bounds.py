@@ -1,4 +1,4 @@
-"""Benchmark: ``bounds(target, d)`` on a dense 2,000 x 5,000 target (issue 2 acceptance).
+"""Benchmark: ``bounds(target, d)`` on a dense 2,000 x 5,000 target against a full SVD.
 
 Measures, in one run on this machine:
   * wall time of ``bn.bounds(target, 64)`` (target: < 10 s on 2 CPU cores);

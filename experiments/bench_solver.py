@@ -1,4 +1,4 @@
-"""Benchmark: ``bn.solve`` against plain Adam on the factors (issue 3 acceptance).
+"""Benchmark: ``bn.solve`` against plain Adam on the factors (the paper's optimiser).
 
 Same target, same machine, same run, same chunked float64 objective and gradient
 (``bottleneck.optim.objective.GapObjective``) for every method. Two Adam baselines:
@@ -98,8 +98,8 @@ def run_adam(target, H0, W0, lr, cap_s, offset_s=0.0):
 
 def warm_up():
     """A small solve and a few Adam steps before anything is timed, so that neither side pays
-    torch's one-off start-up costs (thread pool, first kernels) inside its clock (before, the
-    first configuration's ``solve`` did, a visible share of a one-second run)."""
+    torch's one-off start-up costs (thread pool, first kernels) inside its clock: they are a
+    visible share of a one-second run."""
     t = make_target(64, 64, seed=1)
     bn.solve(t, 4, init="svd")
     H0, W0 = paper_init(t, 4)

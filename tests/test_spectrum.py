@@ -65,8 +65,8 @@ def test_methods_agree_with_exact(method, spectrum):
 
 
 def test_lanczos_falls_back_to_exact_where_arpack_fails():
-    """ARPACK stops with "starting vector is zero" on M = 0 (a uniform target's centred
-    log-probabilities; hypothesis found it through the solver's Lanczos start at d = 0)."""
+    """ARPACK stops with "starting vector is zero" on M = 0 (the centred log-probabilities of
+    a uniform target, which the solver's Lanczos start meets at d = 0)."""
     U, s, Vt = sp.truncated_svd(np.zeros((8, 9)), 1, method="lanczos")
     assert U.shape == (8, 1) and Vt.shape == (1, 9) and s.tolist() == [0.0]
     t = bn.Target.from_probs(np.full((4, 4), 0.25))

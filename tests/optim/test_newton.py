@@ -14,8 +14,8 @@ from bottleneck.optim.objective import GapObjective
 
 def test_newton_stops_where_the_factor_gradient_vanishes():
     """At H = W = 0 the gradient with respect to the factors is exactly zero but the point is
-    not stationary for the rank-d problem: Newton has no direction and must say so (it
-    divided by zero before; hypothesis found it through a Fisher start with Z = 0)."""
+    not stationary for the rank-d problem (a Fisher start with Z = 0 reaches it): Newton has
+    no direction and must say so."""
     from bottleneck.optim.newton import minimize_factors_newton
 
     t = bn.Target.from_probs([[0.7, 0.3], [0.2, 0.8]])
@@ -32,8 +32,9 @@ def test_newton_stops_where_the_factor_gradient_vanishes():
 
 def test_rejected_step_reuses_the_cg_products(monkeypatch):
     """After a rejected step CG reruns on the same model with a smaller radius; it reuses the
-    stored products ``H d_k`` of the run it rejected. Same iterates bit for bit as recomputing
-    them (memo switched off), with fewer Hessian products; the instance has rejections."""
+    stored products ``H d_k`` of the run it rejected. The iterates are identical (compared
+    exactly) to recomputing them (memo switched off), with fewer Hessian products; the
+    instance has rejections."""
     import bottleneck.optim.newton as newton_module
     from bottleneck.optim.objective import SecondOrderState
     from bottleneck.optim.starts import svd_start

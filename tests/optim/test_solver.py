@@ -83,10 +83,9 @@ def test_independent_of_context_order(t, data):
     perm = np.random.default_rng(data.draw(st.integers(0, 999))).permutation(t.n_contexts)
     tp = bn.Target.from_probs(np.array(t.probs)[perm], weights=t.weights[perm])
     # one start (init="svd", equivariant under row permutations): non-convexity means two
-    # different starts may legitimately end in different local minima. tol = 1e-11, not
-    # 1e-9: a gradient test does not pin the value where a row is extremely peaked (q(1-q)
-    # ~ 1e-11, flat directions); hypothesis found a 3 x 4 target whose two orderings both
-    # stopped at gradient < 1e-9 with gaps 2.78e-9 and 3.11e-9 (optimum 2.6034e-9)
+    # different starts may legitimately end in different local minima. tol = 1e-11: where a
+    # row is extremely peaked (q(1 - q) ~ 1e-11, flat directions) a gradient norm of 1e-9
+    # does not yet pin the value to the tolerance compared below
     a, b = (
         bn.solve(t, d, tol=1e-11, max_iter=3000, init="svd"),
         bn.solve(tp, d, tol=1e-11, max_iter=3000, init="svd"),

@@ -12,8 +12,7 @@ from bottleneck.optim.starts import factor_logits, pad_factors, svd_start, warm_
 def test_svd_start_is_the_u_trunc_head_for_targets_with_zeros():
     """With zeros, ``U_trunc`` is the best over floors of ``log max(P, floor)``; the solver's
     SVD start is that same head (``max_iter=0`` returns the start), so ``solve <= U_trunc``
-    holds by construction. (Before, the start used one floor and hypothesis found a target
-    where a run that could not improve it ended above ``U_trunc``.)"""
+    holds by construction, even for a run that cannot improve its start."""
     rng = np.random.default_rng(0)
     for _ in range(6):
         P = np.exp(rng.standard_normal((6, 5)) * 2)
