@@ -432,7 +432,7 @@ class Target:
 
     def rows(self, sl) -> tuple[np.ndarray, np.ndarray]:
         """``(P[sl], log P[sl])`` for a slice or an integer index array of contexts (dense
-        blocks, any storage; minibatches of :func:`bottleneck.heads.fit_head`)."""
+        blocks, any storage; minibatches of :func:`bottleneck.empirical.heads.fit_head`)."""
         if not isinstance(sl, slice):
             idx = np.asarray(sl)
             if idx.ndim != 1 or idx.dtype.kind not in "iu":

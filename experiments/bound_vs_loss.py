@@ -2,7 +2,7 @@
 
 For each target, at every rank d: the certified lower bound (Theorem L, Lemma R), the
 solver's optimum (an explicit head), a trained rank-d head (Adam, the seed paper's
-optimiser; :func:`bottleneck.heads.rank_curve`), ``U_trunc``, the closed-form upper bounds
+optimiser; :func:`bottleneck.empirical.heads.rank_curve`), ``U_trunc``, the closed-form upper bounds
 of Theorems U and P (including the paper's Theorem 5.3 form) and the estimates E_F and E_1,
 as gaps above the entropy floor (nats/token) on log-log axes. Targets:
 

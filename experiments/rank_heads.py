@@ -5,10 +5,10 @@ final-layer features on Wikipedia leads (else KJV) are extracted once (cached at
 reused on rerun). For every rank r, two rank-r heads ``z = A B x`` are scored on held-out
 text (articles disjoint from the training ones) against the observed next tokens:
 
-* ``svd``: the logit-SVD head (:func:`bottleneck.heads.logit_svd_weight`): the best rank-r
+* ``svd``: the logit-SVD head (:func:`bottleneck.empirical.heads.logit_svd_weight`): the best rank-r
   approximation of the model's centred logits on the training features, no training. At
   r = 576 it is the model's own head.
-* ``distilled``: :func:`bottleneck.heads.fit_head` trained from that start against the
+* ``distilled``: :func:`bottleneck.empirical.heads.fit_head` trained from that start against the
   model's next-token distributions on the training features (Adam; ``--lrs`` to sweep); the head
   with the lowest *validation* loss among the start and the trained ones is kept, and its
   *test* loss and accuracy are reported.

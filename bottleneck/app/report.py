@@ -3,7 +3,7 @@
 One row per rank ``d`` holds every number of :func:`bottleneck.bounds` with ``solve=True``
 (certified lower bound, solver optimum, ``U_trunc``, the closed forms of Theorems U and P,
 the estimates ``E_F`` and ``E_1``) and, optionally, the gap of a trained rank-``d`` head
-(:func:`bottleneck.heads.rank_curve`). Gaps in nats/token above the entropy floor
+(:func:`bottleneck.empirical.heads.rank_curve`). Gaps in nats/token above the entropy floor
 ``entropy``. The certified ordering of every row is ``lower <= solver <= upper`` and
 ``lower <= trained`` (Corollary H, proofs/rank_fact.md); since a trained head is an explicit
 rank-``d`` head, ``upper`` is the smallest of the solver, ``U_trunc`` and the trained head.
@@ -54,8 +54,8 @@ def bound_vs_loss_rows(
     progress: bool = True,
     label: str = "",
 ) -> list[dict]:
-    """Rows of the bound-vs-loss figure: :func:`sweep_sandwiches` merged with
-    :func:`bottleneck.heads.rank_curve` (columns ``trained``, ``trained_lr``) when ``trained``.
+    """Rows of the bound-vs-loss figure: :func:`sweep_sandwiches` merged, when ``trained``,
+    with :func:`bottleneck.empirical.heads.rank_curve` (columns ``trained``, ``trained_lr``).
     A trained head is an explicit head, so it also lowers ``upper``."""
     rows = sandwich_rows(
         sweep_sandwiches(target, ds, solve_seconds=solve_seconds, progress=progress, label=label)

@@ -1,7 +1,7 @@
 """Chunked evaluation of the gap ``G(H W^T + 1 b^T)`` and its gradients in torch.
 
 The objectives :mod:`bottleneck.optim.newton` and :mod:`bottleneck.optim.lbfgs` minimise
-(:class:`GapObjective` for :func:`bottleneck.optim.solve.solve`, :class:`FisherObjective` for
+(:class:`GapObjective` for :func:`bottleneck.optim.solver.solve`, :class:`FisherObjective` for
 :mod:`bottleneck.optim.fisher`), with the one-pass state of a Newton iteration
 (:class:`SecondOrderState`). Memory is ``O(chunk x V + (N + V) d)`` beyond the target's own storage.
 

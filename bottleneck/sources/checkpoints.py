@@ -1,7 +1,7 @@
 """Per-checkpoint cross-entropy of causal LMs on a text sample (the seed paper's Pile loss).
 
 [Godey2024, §3] measures the cross-entropy of every Pythia checkpoint on 50k tokens of The
-Pile and fits the saturation law of :mod:`bottleneck.scaling` to it. The evaluation record
+Pile and fits the saturation law of :mod:`bottleneck.empirical.scaling` to it. The evaluation record
 shipped with the package has no Pile loss, so users who have Pythia checkpoints (a local
 mirror or a Hugging Face cache) measure it here:
 

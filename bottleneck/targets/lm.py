@@ -6,7 +6,7 @@ features ``x_i`` (after the final norm: the last entry of ``hidden_states``) and
 ``Target`` with factored storage: its N x V rows are never all materialised; spectra come
 from the factors (:func:`bottleneck.spectrum.factored_spectrum`).
 
-Models: ``"smollm2"`` (the offline SmolLM2-135M GGUF, :mod:`bottleneck.lm`), Pythia by name
+Models: ``"smollm2"`` (the offline SmolLM2-135M GGUF, :mod:`bottleneck.sources.lm`), Pythia by name
 (``"pythia-70m"`` ... with ``revision="step{N}"``; hub or cache), any local model directory,
 or a model instance. Features are cached to ``cache_dir`` keyed by (model, revision, token
 hash, settings), written atomically and reused on rerun.
@@ -130,7 +130,7 @@ class ModelFeatures:
 
     def next_token_pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """``(features[:-1], token_ids[1:])``: inputs and observed next tokens for
-        :func:`bottleneck.heads.fit_head`."""
+        :func:`bottleneck.empirical.heads.fit_head`."""
         return self.features[:-1], self.token_ids[1:]
 
 

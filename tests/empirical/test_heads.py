@@ -1,4 +1,4 @@
-"""Rank-constrained heads (bottleneck.heads): exact small cases, independent oracles,
+"""Rank-constrained heads (bottleneck.empirical.heads): exact small cases, independent oracles,
 property tests of Corollary H (proofs/rank_fact.md) and bad input."""
 
 import numpy as np

@@ -2,7 +2,7 @@
 
 The oracle below reads the raw CSV with the csv module, picks checkpoints by hand and fits
 the law with scipy.optimize.curve_fit (a different optimiser and parameterisation than
-bottleneck.scaling); only the experiment's written outputs are compared.
+bottleneck.empirical.scaling); only the experiment's written outputs are compared.
 """
 
 import csv
