@@ -19,6 +19,10 @@ function                          result                      proof
 :func:`theorem_p_operator`        Theorem P, operator form    proofs/theorem_p.md
 :func:`theorem_p_representation`  Theorem P, repr.-aware      proofs/theorem_p.md
 :func:`estimate_e1`               estimate ``E_1``            proofs/estimates.md
+:func:`theorem_b`                 Theorem B, one block        proofs/theorem_b.md
+:func:`theorem_b_huber`           Corollary B' (Huber form)   proofs/theorem_b.md
+:func:`verify_theorem_b`          Theorem B, a certificate    proofs/theorem_b.md
+:func:`search_theorem_b`          Theorem B, the search       proofs/theorem_b.md
 ================================  ==========================  =================================
 """
 
@@ -27,6 +31,15 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validation as _v
+from .block_search import search_theorem_b
+from .block_spectral import (
+    DEFAULT_MAX_WORK,
+    Certificate,
+    CertificateError,
+    theorem_b,
+    theorem_b_huber,
+    verify_theorem_b,
+)
 from .explicit import (
     default_floors,
     factored_truncated_head,
@@ -51,12 +64,19 @@ __all__ = [
     "theorem_p_operator",
     "theorem_p_representation",
     "estimate_e1",
+    "theorem_b",
+    "theorem_b_huber",
+    "verify_theorem_b",
+    "search_theorem_b",
+    "Certificate",
+    "CertificateError",
     "truncated_svd_head",
     "factored_truncated_head",
     "restriction_candidates",
     "bounds",
     "upper_bounds",
     "lower_bounds",
+    "theorem_b_lower",
     "spectral_estimates",
     "solver_values",
     "sandwich_of",
@@ -292,6 +312,7 @@ def estimate_e1(fisher_tail_energy):
 _PROOF = {
     "U": "proofs/theorem_u.md",
     "L": "proofs/theorem_l.md",
+    "B": "proofs/theorem_b.md",
     "R": "proofs/lemma_r.md",
     "E": "proofs/estimates.md",
 }
@@ -305,6 +326,7 @@ def bounds(
     floors=None,
     solution=None,
     fisher_estimate: float | None = None,
+    certificate_work: float = DEFAULT_MAX_WORK,
 ) -> Sandwich:
     """Every certified bound and closed-form estimate of ``G*(d)`` for a target.
 
@@ -326,6 +348,12 @@ def bounds(
     fisher_estimate : float, optional
         ``E_F`` (:func:`bottleneck.fisher_estimate`); with ``solution``, ``estimates`` also
         holds the ratios ``E_1/solver`` and ``E_F/solver``.
+    certificate_work : float
+        Work budget of Theorem B's certificate search, in grid entries processed
+        (:func:`search_theorem_b`; default :data:`bottleneck.block_spectral.DEFAULT_MAX_WORK`:
+        every tiling of a small target, about four of the largest grid the search
+        materialises). The result does not depend on the machine's speed; a wall-clock cap of
+        :data:`bottleneck.block_spectral.DEFAULT_BUDGET_SECONDS` is a safety net only.
 
     Returns
     -------
@@ -338,7 +366,11 @@ def bounds(
         - ``P_*`` (upper): Theorem P for a factored teacher target;
         - ``L_thm`` (lower): Theorem L on the whole target (full support);
         - ``L_restricted`` (lower): Theorem L on the best Lemma R restriction;
+        - ``L_B`` (lower): Theorem B, block-spectral, any storage (zeros included); its
+          ``certificate`` re-verifies with :func:`verify_theorem_b`;
         - ``E_1`` (estimate): closed-form spectral estimate (full support).
+
+        ``Sandwich.lower_name`` / ``upper_name`` say which bound won.
 
     Notes
     -----
@@ -346,7 +378,7 @@ def bounds(
     :func:`spectral_estimates`, then :func:`solver_values` for what was computed outside.
     ``T_d`` and ``U_trunc`` use ``Ã`` when ``target.bias``. For ``d >= rank`` every value is
     exactly 0. Proofs: proofs/theorem_u.md, proofs/theorem_l.md, proofs/lemma_r.md,
-    proofs/estimates.md.
+    proofs/theorem_b.md, proofs/estimates.md.
 
     Examples
     --------
@@ -360,7 +392,7 @@ def bounds(
         raise ValueError(f"target must be a bottleneck.Target; got {type(target).__name__}")
     d = _v.check_rank(d)
     details, T = upper_bounds(target, d, method=method, floors=floors)
-    details.update(lower_bounds(target, d, T, method=method))
+    details.update(lower_bounds(target, d, T, method=method, certificate_work=certificate_work))
     details.update(spectral_estimates(target, d, T, method=method))
     details.update(solver_values(solution, fisher_estimate))
     return sandwich_of(details, d=d, bias=target.bias, entropy=target.entropy())
@@ -491,10 +523,17 @@ def _fixed_feature_bounds(target: Target, d: int) -> dict:
 
 
 def lower_bounds(
-    target: Target, d: int, T: float | None, *, method: str = "auto"
+    target: Target,
+    d: int,
+    T: float | None,
+    *,
+    method: str = "auto",
+    certificate_work: float = DEFAULT_MAX_WORK,
 ) -> dict[str, BoundValue]:
-    """The lower bounds of Theorem L: ``L_thm`` on the whole target (full support, ``T`` its
-    ``T_d``) and ``L_restricted``, the best over the restrictions of Lemma R."""
+    """The certified lower bounds: ``L_thm`` (Theorem L on the whole target; full support,
+    ``T`` its ``T_d``), ``L_restricted`` (Theorem L, best Lemma R restriction) and ``L_B``
+    (Theorem B with the certificate :func:`search_theorem_b` finds within
+    ``certificate_work``, verified by :func:`verify_theorem_b`)."""
     details: dict[str, BoundValue] = {}
     if T is not None:
         details["L_thm"] = BoundValue(
@@ -508,7 +547,28 @@ def lower_bounds(
     details["L_restricted"] = BoundValue(
         "L_restricted", value, "lower", "Theorem L on a Lemma R restriction", _PROOF["R"], label
     )
+    details["L_B"] = theorem_b_lower(target, d, max_work=certificate_work)
     return details
+
+
+def theorem_b_lower(target: Target, d: int, **search_options) -> BoundValue:
+    """``L_B``: Theorem B's lower bound with its certificate (searched, then verified).
+
+    ``search_options`` go to :func:`search_theorem_b`; the value is what
+    :func:`verify_theorem_b` recomputes from the target, never the search's own number.
+    Proof: proofs/theorem_b.md.
+    """
+    cert = search_theorem_b(target, d, **search_options)
+    value = verify_theorem_b(target, d, cert)
+    return BoundValue(
+        "L_B",
+        value,
+        "lower",
+        "Theorem B (block-spectral)",
+        _PROOF["B"],
+        cert.describe(),
+        certificate=cert,
+    )
 
 
 def _lemma_r_lower(

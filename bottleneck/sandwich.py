@@ -28,6 +28,10 @@ class BoundValue:
         The proof file, relative to the repository root.
     note : str
         What was chosen (e.g. the Lemma R subset that won).
+    certificate : object, optional
+        What lets anyone re-verify the value independently (Theorem B:
+        a :class:`bottleneck.block_spectral.Certificate` for
+        :func:`bottleneck.bounds.verify_theorem_b`).
     """
 
     name: str
@@ -36,6 +40,7 @@ class BoundValue:
     theorem: str
     proof: str
     note: str = ""
+    certificate: object = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -96,6 +101,35 @@ class Sandwich:
         return row
 
     @property
+    def lower_detail(self) -> BoundValue | None:
+        """The lower bound that won (largest value; the first listed on ties)."""
+        return self._winner(("lower",), max)
+
+    @property
+    def upper_detail(self) -> BoundValue | None:
+        """The upper bound that won (smallest value, explicit heads included)."""
+        return self._winner(("upper", "solver"), min)
+
+    @property
+    def lower_name(self) -> str | None:
+        """Name of the winning lower bound (e.g. ``"L_B"``)."""
+        won = self.lower_detail
+        return None if won is None else won.name
+
+    @property
+    def upper_name(self) -> str | None:
+        """Name of the winning upper bound (e.g. ``"U_trunc"`` or ``"solver"``)."""
+        won = self.upper_detail
+        return None if won is None else won.name
+
+    def _winner(self, kinds, pick):
+        values = [b for b in self.details.values() if b.kind in kinds]
+        if not values:
+            return None
+        best = pick(b.value for b in values)
+        return next(b for b in values if b.value == best)
+
+    @property
     def solver(self) -> float | None:
         """Gap reached by the numerical solver, if it was run."""
         v = self.details.get("solver")
@@ -111,6 +145,11 @@ class Sandwich:
         )
         if self.entropy is not None:
             lines.append(f"certified loss: {self.loss_lower:.6g} <= L*(d) <= {self.loss_upper:.6g}")
+        low, up = self.lower_detail, self.upper_detail
+        if low is not None and up is not None:
+            lines.append(
+                f"won by: lower {low.name} ({low.theorem}), upper {up.name} ({up.theorem})"
+            )
         order = {"lower": 0, "solver": 1, "upper": 2, "estimate": 3}
         rows = sorted(self.details.values(), key=lambda b: (order[b.kind], b.value))
         width = max((len(b.name) for b in rows), default=4)

@@ -84,3 +84,25 @@ def singular_value_arrays(max_size: int = 10):
     """Non-negative spectra in any order (the bounds sort them), shrinking towards zeros."""
     elements = st.floats(0.0, 50.0, allow_nan=False, allow_subnormal=False)
     return hnp.arrays(np.float64, st.integers(1, max_size), elements=elements)
+
+
+@st.composite
+def stored_targets(draw):
+    """A Target in any storage: dense (full support or with zeros), sparse CSR, or factored
+    (``softmax(W x + b)`` from random features, head and head bias)."""
+    storage = draw(st.sampled_from(["dense", "sparse", "factored"]))
+    bias = draw(st.booleans())
+    if storage == "factored":
+        n, v = draw(sizes)
+        rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+        dim = draw(st.integers(1, 4))
+        scale = draw(st.sampled_from([0.1, 1.0, 4.0]))
+        X, W = rng.standard_normal((n, dim)), rng.standard_normal((v, dim)) * scale
+        head_bias = rng.standard_normal(v) if draw(st.booleans()) else None
+        return bn.Target.from_factors(X, W, head_bias, weights=draw(weight_vectors(n)), bias=bias)
+    t = draw(targets(bias=bias, zeros=draw(st.booleans())))
+    if storage == "sparse":
+        from scipy import sparse
+
+        return bn.Target.from_sparse(sparse.csr_matrix(t.probs), weights=t.weights, bias=bias)
+    return t

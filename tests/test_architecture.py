@@ -21,7 +21,20 @@ MAX_FUNCTION_LINES = 80
 #: Layers, lowest first; a module imports only from its own layer and the layers below.
 LAYERS = (
     ("utilities", ("_validation", "_io", "_packages", "_device", "_result", "_compat")),
-    ("core", ("target", "spectrum", "sandwich", "symbolic", "explicit", "restriction", "bounds")),
+    (
+        "core",
+        (
+            "target",
+            "spectrum",
+            "sandwich",
+            "symbolic",
+            "explicit",
+            "restriction",
+            "block_spectral",
+            "block_search",
+            "bounds",
+        ),
+    ),
     ("optimisation", ("optim",)),
     ("studies and sources", ("empirical", "sources", "targets", "data")),
     ("application", ("app",)),

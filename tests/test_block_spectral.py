@@ -1,0 +1,186 @@
+"""Theorem B: the per-block value, the used weights, the projections and the verifier."""
+
+import dataclasses
+
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import bottleneck as bn
+from bottleneck import block_spectral as BS
+from bottleneck.block_search import search_theorem_b
+
+from .oracles import softmax
+from .strategies import stored_targets, targets
+
+
+# ------------------------------------------------------------------ scalar pieces
+@pytest.mark.parametrize("u", [0.0, 1e-300, 1e-12, 1e-6, 1e-3, 0.0011, 0.5, 1.0, 7.0, 40.0, 1e6])
+def test_phi_even_matches_mpmath(u):
+    mpmath.mp.dps = 50
+    exact = mpmath.expm1(-mpmath.mpf(u)) + mpmath.mpf(u)  # no cancellation at any u
+    assert BS.phi_even(u) == pytest.approx(float(exact), rel=4e-15, abs=0)
+
+
+def test_phi_even_inverse_round_trip():
+    c = np.concatenate([[0.0], np.logspace(-30, 8, 200)])
+    u = BS.phi_even_inverse(c)
+    assert np.allclose(BS.phi_even(u), c, rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match="c >= 0"):
+        BS.phi_even_inverse(-1.0)
+
+
+def test_theorem_b_value_by_hand():
+    beta = [4.0, 2.0, 0.5]
+    expected = 0.3 * ((np.exp(-2.0) - 1 + 2.0) + (np.exp(-0.5) - 1 + 0.5))
+    assert BS.theorem_b(beta, 1, 0.3) == pytest.approx(expected, rel=1e-15)
+    assert BS.theorem_b(beta[::-1], 1, 0.3) == BS.theorem_b(beta, 1, 0.3)  # any order
+    assert BS.theorem_b(beta, 3, 0.3) == 0.0
+    # Huber form: beta <= b/2 quadratic, beyond linear
+    assert BS.theorem_b_huber(beta, 1, 2.0) == pytest.approx((2 * 2 - 1) + 0.25, rel=1e-15)
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [((["a"], 1, 1.0), "could not convert|must be"), (([1.0, -1.0], 0, 1.0), "finite values >= 0")],
+)
+def test_theorem_b_rejects_bad_input(bad, match):
+    with pytest.raises((ValueError, TypeError)):
+        BS.theorem_b(*bad)
+    with pytest.raises(ValueError, match="alpha"):
+        BS.theorem_b([1.0], 0, 0.0)
+    with pytest.raises(TypeError, match="alpha"):
+        BS.theorem_b([1.0], 0, True)
+
+
+@pytest.mark.parametrize("family", ["phi", "huber"])
+def test_used_weight_inverts_admissible_scaling(family):
+    w = np.logspace(-12, 2, 57)
+    for alpha in (1e-9, 1e-4, 0.3, 5.0):
+        r = BS.admissible_scaling(w, alpha, family)
+        assert np.allclose(BS.used_weight(r, alpha, family), w, rtol=1e-9)
+    assert BS.admissible_scaling(0.0, 1.0, family) == 0.0
+    with pytest.raises(ValueError, match="family"):
+        BS.used_weight(1.0, 1.0, "cubic")
+
+
+def test_projected_block_removes_partition_column_and_bias_row():
+    rng = np.random.default_rng(0)
+    s, t = rng.uniform(0.5, 2, 4), rng.uniform(0.5, 2, 6)
+    L = rng.standard_normal((4, 6))
+    shifted = L + rng.standard_normal(4)[:, None]  # log q = z - c 1^T
+    assert np.allclose(BS.projected_block(L, s, t, False), BS.projected_block(shifted, s, t, False))
+    biased = L + rng.standard_normal(6)[None, :]  # a bias row
+    assert np.allclose(BS.projected_block(L, s, t, True), BS.projected_block(biased, s, t, True))
+
+
+# ------------------------------------------------------------------ certificates
+def _searched(target, d):
+    cert = search_theorem_b(target, d, max_work=1e9, budget_seconds=1e9)
+    return cert, BS.verify_theorem_b(target, d, cert)
+
+
+@pytest.fixture(scope="module")
+def synthetic_case():
+    t, _ = bn.targets.synthetic(30, 40, "power", decay=0.8, scale=5.0, seed=3)
+    cert, value = _searched(t, 2)
+    assert value > 0 and cert.n_blocks > 0
+    return t, cert, value
+
+
+def test_verifier_reproduces_the_search(synthetic_case):
+    t, cert, value = synthetic_case
+    assert value == pytest.approx(cert.value, rel=1e-6)
+    assert value <= bn.solve(t, 2).gap
+
+
+def _replace_block(cert, k, **changes):
+    blocks = list(cert.blocks)
+    blocks[k] = dataclasses.replace(blocks[k], **changes)
+    return dataclasses.replace(cert, blocks=tuple(blocks), value=0.0)
+
+
+@pytest.mark.parametrize(
+    "tamper, match",
+    [
+        (lambda c: _replace_block(c, 0, s=c.blocks[0].s * 1.01), "use weight"),
+        (lambda c: _replace_block(c, 0, alpha=c.blocks[0].alpha * 1.01), "use weight"),
+        (lambda c: dataclasses.replace(c, blocks=c.blocks + c.blocks[:1], value=0.0), "use weight"),
+        (lambda c: dataclasses.replace(c, value=c.value * 1.001), "claims"),
+        (lambda c: dataclasses.replace(c, d=c.d + 1), "for d ="),
+        (lambda c: dataclasses.replace(c, bias=not c.bias), "bias"),
+        (lambda c: _replace_block(c, 0, s=-c.blocks[0].s), "finite and > 0"),
+        (lambda c: _replace_block(c, 0, rows=c.blocks[0].rows * 0), "repeat"),
+        (lambda c: _replace_block(c, 0, cols=c.blocks[0].cols + 10**6), "indices in"),
+        (lambda c: _replace_block(c, 0, family="cubic"), "family"),
+        (lambda c: _replace_block(c, 0, t=c.blocks[0].t[:-1]), "match rows and cols"),
+    ],
+)
+def test_verifier_rejects_tampered_certificates(synthetic_case, tamper, match):
+    t, cert, _ = synthetic_case
+    with pytest.raises(BS.CertificateError, match=match):
+        BS.verify_theorem_b(t, cert.d, tamper(cert))
+
+
+def test_verifier_rejects_a_block_outside_the_support():
+    P = softmax(np.random.default_rng(1).standard_normal((6, 7)))
+    P[2, 3] = 0.0
+    P /= P.sum(axis=1, keepdims=True)
+    t = bn.Target.from_probs(P)
+    block = BS.Block(
+        rows=np.arange(6), cols=np.arange(7), s=np.full(6, 1e-3), t=np.full(7, 1e-3), alpha=1e-3
+    )
+    with pytest.raises(BS.CertificateError, match="support"):
+        BS.verify_theorem_b(t, 1, BS.Certificate(d=1, bias=False, blocks=(block,)))
+
+
+def test_certificate_is_frozen_and_owns_its_arrays(synthetic_case):
+    _, cert, _ = synthetic_case
+    s = np.array([1.0, 2.0])
+    block = BS.Block(rows=[0, 1], cols=[0, 1, 2], s=s, t=[1.0, 1.0, 1.0], alpha=0.5)
+    s[0] = 100.0
+    assert block.s[0] == 1.0
+    with pytest.raises(ValueError):
+        block.s[0] = 3.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cert.value = 1.0  # type: ignore[misc]
+
+
+def test_empty_certificate_is_zero_and_cannot_claim(synthetic_case):
+    t, _, _ = synthetic_case
+    assert BS.verify_theorem_b(t, 2, BS.Certificate(d=2, bias=False)) == 0.0
+    with pytest.raises(BS.CertificateError):
+        BS.verify_theorem_b(t, 2, BS.Certificate(d=2, bias=False, value=1e-3))
+
+
+# ------------------------------------------------------------------ properties
+@settings(max_examples=25)
+@given(t=targets(zeros=False), d=st.integers(0, 4))
+def test_search_output_verifies_and_is_below_the_solver(t, d):
+    cert, value = _searched(t, d)  # the verifier accepted the search's claim...
+    assert value >= cert.value * (1 - 1e-6)  # ...and the search's own estimate is accurate
+    gap = bn.solve(t, min(d, min(t.shape)), n_starts=2).gap
+    assert value <= gap * (1 + 1e-7) + 1e-12
+
+
+@settings(max_examples=25)
+@given(t=targets(zeros=True), d=st.integers(0, 3))
+def test_with_zeros_blocks_stay_in_the_support(t, d):
+    cert, value = _searched(t, d)
+    P = np.asarray(t.probs)
+    for block in cert.blocks:
+        assert (P[np.ix_(block.rows, block.cols)] > 0).all()
+    assert value <= bn.solve(t, min(d, min(t.shape)), n_starts=2).gap * (1 + 1e-7) + 1e-12
+
+
+@settings(max_examples=30)
+@given(t=stored_targets(), d=st.integers(0, 3))
+def test_every_storage_certifies_below_the_solver(t, d):
+    cert, value = _searched(t, d)
+    for block in cert.blocks:
+        P = t.columns(block.cols)[0]
+        assert (P[block.rows] > 0).all()
+    gap = bn.solve(t, min(d, min(t.shape)), n_starts=2).gap
+    assert value <= gap * (1 + 1e-7) + 1e-12
