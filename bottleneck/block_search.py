@@ -53,6 +53,7 @@ def minorant(log_R: np.ndarray, iterations: int = 30) -> tuple[np.ndarray, np.nd
     ``log_R`` has shape (K, m, n); returns ``(log s, log t)`` of shapes (K, m), (K, n).
     Alternating ``s_i = min_j R_ij / t_j``, ``t_j = min_i R_ij / s_i``: each step keeps
     ``s t^T <= R``, and at a fixed point neither scaling can grow (a maximal minorant).
+    Any minorant is admissible in Theorem B (proofs/theorem_b.md, "Knobs").
     """
     log_t = np.zeros((log_R.shape[0], log_R.shape[2]))
     for _ in range(iterations):
@@ -141,7 +142,8 @@ def _dense_core(mask: np.ndarray, m_min: int, n_min: int):
 
 def tile_grid(row_order: np.ndarray, col_order: np.ndarray, m: int, n: int):
     """Cut ordered rows and columns into groups of ``m`` (or ``m + 1``) and ``n`` (``n + 1``)
-    so that every row and column lies in exactly one group; yields ``(rows, cols)`` blocks."""
+    so that every row and column lies in exactly one group; yields ``(rows, cols)`` blocks
+    (disjoint, so each may use all of its entries' weight: proofs/theorem_b.md)."""
     row_groups = np.array_split(row_order, max(1, row_order.size // m))
     col_groups = np.array_split(col_order, max(1, col_order.size // n))
     for I in row_groups:
@@ -204,11 +206,10 @@ def _token_subset(target, max_entries: int, n_min: int) -> np.ndarray:
 
 
 class _Budget:
-    """Deterministic work budget (grid entries processed) with a wall-clock safety cap.
+    """Deterministic work budget (:func:`_tiling_cost` units) with a wall-clock safety cap.
 
-    A tiling costs about one pass of the alpha grid over the ``N x k`` grid; the search stops
-    trying new tilings once ``max_work`` entries have been processed, so its result does not
-    depend on the machine's speed unless ``seconds`` runs out first.
+    The search stops trying new tilings once ``max_work`` units are spent, so its result does
+    not depend on the machine's speed unless ``seconds`` runs out first.
     """
 
     def __init__(self, max_work: float, seconds: float):
@@ -228,19 +229,26 @@ class _Budget:
         return time.perf_counter() - self.start
 
 
+def _tiling_cost(cap: np.ndarray, m: int) -> float:
+    """Work units of one tiling: its grid entries, times ``m/64`` for tall blocks (the Gram
+    matrices and their eigenvalues cost ``m^2 n`` per block, so ``m`` per entry)."""
+    return cap.size * max(1.0, m / 64.0)
+
+
 def _explore(L, cap, d, bias, candidates, budget: _Budget, rng, progress: bool):
     """Try candidate tilings while the budget allows; returns the best (value, blocks, how)."""
     best = (-1.0, [], None)
     n_rows, n_cols = cap.shape
     for order, (m, n) in candidates:
-        if not budget.allows(cap.size):
+        cost = _tiling_cost(cap, m)
+        if not budget.allows(cost):
             break
         if order == "sorted":
             rows, cols = _descending(cap.sum(axis=1)), np.arange(n_cols)
         else:
             rows, cols = rng.permutation(n_rows), rng.permutation(n_cols)
         total, found = _tiling_blocks(L, cap, d, bias, rows, cols, m, n)
-        budget.spend(cap.size)
+        budget.spend(cost)
         if progress:
             took = budget.elapsed()
             print(f"  Theorem B, d = {d}: {order} {m} x {n} tiles: {total:.4g} ({took:.1f} s)")
@@ -255,11 +263,11 @@ def _add_layers(L, cap, d, bias, found, shape, layers: int, budget: _Budget, rng
     _subtract(remaining, found)
     extra_total, notes = 0.0, []
     for layer in range(2, layers + 1):
-        if not budget.allows(cap.size):
+        if not budget.allows(_tiling_cost(cap, shape[0])):
             break
         rows, cols = rng.permutation(cap.shape[0]), rng.permutation(cap.shape[1])
         extra, more = _tiling_blocks(L, remaining, d, bias, rows, cols, *shape)
-        budget.spend(cap.size)
+        budget.spend(_tiling_cost(cap, shape[0]))
         if progress:
             print(f"  Theorem B, d = {d}: layer {layer}: +{extra:.4g}")
         if extra <= 0:
@@ -293,9 +301,9 @@ def search_theorem_b(
         largest mass are materialised (chunked through ``Target.columns``).
     d : int
     max_work : float
-        Work budget in grid entries processed (one tiling of the ``N x k`` grid costs
-        ``N k``); default :data:`DEFAULT_MAX_WORK`. The first tiling always runs. The result
-        depends on this count, not on the machine's speed.
+        Work budget: one tiling of the ``N x k`` grid into ``m``-row blocks costs
+        ``N k max(1, m/64)``; default :data:`DEFAULT_MAX_WORK`. The first tiling always runs.
+        The result depends on this count, not on the machine's speed.
     budget_seconds : float
         Wall-clock safety cap (default :data:`DEFAULT_BUDGET_SECONDS`): no new tiling starts
         after it.
@@ -316,6 +324,11 @@ def search_theorem_b(
     -------
     Certificate
         Re-verify with :func:`bottleneck.block_spectral.verify_theorem_b`.
+
+    Notes
+    -----
+    Any blocks give a valid bound (Theorem B, proofs/theorem_b.md, where "Knobs" and "what
+    did not help" record why the search is built this way).
     """
     d = _v.check_rank(d)
     budget = _Budget(_positive(max_work, "max_work"), _positive(budget_seconds, "budget_seconds"))

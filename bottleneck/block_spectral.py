@@ -53,9 +53,10 @@ __all__ = [
 ]
 
 FAMILIES = ("phi", "huber")
-#: Default work budget of the certificate search, in grid entries processed (one tiling of an
-#: ``N x k`` grid costs ``N k``): about four tilings of the largest grid, all of a small one.
-DEFAULT_MAX_WORK = 2**24
+#: Default work budget of the certificate search (one tiling of an ``N x k`` grid into
+#: ``m``-row blocks costs ``N k max(1, m/64)``): every tiling of a small target, two of the
+#: largest grid with small blocks, one when the blocks are tall (large ``d``).
+DEFAULT_MAX_WORK = 2**23
 #: Default wall-clock safety cap of the certificate search (seconds).
 DEFAULT_BUDGET_SECONDS = 30.0
 #: Entries of the context x token grid the search materialises (top tokens by mass beyond it).
@@ -92,7 +93,8 @@ def phi_even(u):
 
 
 def phi_even_inverse(c):
-    """The ``u >= 0`` with ``phi_even(u) = c`` (``c >= 0``), by safeguarded Newton steps."""
+    """The ``u >= 0`` with ``phi_even(u) = c`` (``c >= 0``), by safeguarded Newton steps
+    (used for the Huber family's admissible scaling, proofs/theorem_b.md, step 3')."""
     c = np.asarray(c, dtype=np.float64)
     if np.any(~(c >= 0)):
         raise ValueError("phi_even_inverse needs c >= 0")
@@ -187,6 +189,7 @@ def admissible_scaling(weight, alpha: float, family: str = "phi"):
     ``phi`` family: ``r_max = min(w/alpha, sqrt(w/alpha))`` (exact: from ``u -> 0`` and
     ``u -> inf`` in ``w phi_e(u/r) >= alpha phi_e(u)``). ``huber`` family (``alpha`` is ``b``):
     ``r_max = b / phi_e^{-1}(b^2/w)``. Zero weight admits ``r = 0`` only.
+    Proof: proofs/theorem_b.md, steps 3 and 3'.
     """
     w = np.asarray(weight, dtype=np.float64)
     if family == "phi":
@@ -261,6 +264,9 @@ class Block:
     alpha : float
         The constant (``b`` for the Huber family).
     family : {"phi", "huber"}
+
+    The block uses the weight :func:`used_weight` of ``s_i t_j`` on ``rows x cols``
+    (proofs/theorem_b.md).
     """
 
     rows: np.ndarray
@@ -300,6 +306,8 @@ class Certificate:
         it and rejects a certificate claiming more than it supports.
     search : str
         How the blocks were found (tiling, shapes, layers); informational.
+
+    Theorem B of docs/theory.md; proof: proofs/theorem_b.md.
     """
 
     d: int
@@ -392,6 +400,10 @@ def verify_theorem_b(target, d: int, certificate: Certificate) -> float:
     CertificateError
         If a constraint fails, or the certificate claims more than the recomputed value
         (beyond a relative ``1e-9``).
+
+    Notes
+    -----
+    Theorem B of docs/theory.md; proof (and the rounding margins): proofs/theorem_b.md.
     """
     d = _v.check_rank(d)
     if not isinstance(certificate, Certificate):

@@ -349,10 +349,10 @@ def bounds(
         ``E_F`` (:func:`bottleneck.fisher_estimate`); with ``solution``, ``estimates`` also
         holds the ratios ``E_1/solver`` and ``E_F/solver``.
     certificate_work : float
-        Work budget of Theorem B's certificate search, in grid entries processed
-        (:func:`search_theorem_b`; default :data:`bottleneck.block_spectral.DEFAULT_MAX_WORK`:
-        every tiling of a small target, about four of the largest grid the search
-        materialises). The result does not depend on the machine's speed; a wall-clock cap of
+        Work budget of Theorem B's certificate search (:func:`search_theorem_b`; default
+        :data:`bottleneck.block_spectral.DEFAULT_MAX_WORK`: every tiling of a small target,
+        one or two of the largest grid the search materialises). The result does not depend
+        on the machine's speed; a wall-clock cap of
         :data:`bottleneck.block_spectral.DEFAULT_BUDGET_SECONDS` is a safety net only.
 
     Returns
