@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["BoundValue", "Sandwich"]
+__all__ = ["BoundValue", "Sandwich", "monotone_envelope"]
 
 KINDS = ("lower", "upper", "estimate", "solver")
 
@@ -157,3 +157,48 @@ class Sandwich:
             note = f"  [{b.note}]" if b.note else ""
             lines.append(f"  {b.kind:<8} {b.name:<{width}} = {b.value:<12.6g} {b.theorem}{note}")
         return "\n".join(lines)
+
+
+def monotone_envelope(sandwiches) -> list[Sandwich]:
+    """Sandwiches for several ranks, each tightened by its neighbours' certified bounds.
+
+    ``G*(d)`` is non-increasing in ``d`` (a rank-``d`` head is a rank-``d'`` head for
+    ``d <= d'``), so a lower bound certified at ``d' >= d`` also holds at ``d``, and an upper
+    bound (an explicit head) certified at ``d'' <= d`` also holds at ``d``. Where a neighbour
+    is strictly better, the result gains ``lower_envelope`` / ``upper_envelope`` details
+    naming the rank and bound they come from. Same order as given; ``d`` may repeat.
+    Proof: the inclusion of rank-``d`` heads in rank-``d'`` heads (proofs/rank_fact.md).
+    """
+    from dataclasses import replace
+
+    items = list(sandwiches)
+    out = []
+    for s in items:
+        details = dict(s.details)
+        above = [t for t in items if t.d >= s.d and t.lower > s.lower]
+        below = [t for t in items if t.d <= s.d and t.upper < s.upper]
+        lower, upper = s.lower, s.upper
+        if above:
+            best = max(above, key=lambda t: t.lower)
+            lower = best.lower
+            details["lower_envelope"] = BoundValue(
+                "lower_envelope",
+                lower,
+                "lower",
+                f"G*(d) >= G*({best.d}): monotone in d",
+                "proofs/rank_fact.md",
+                f"{best.lower_name} at d = {best.d}",
+            )
+        if below:
+            best = min(below, key=lambda t: t.upper)
+            upper = best.upper
+            details["upper_envelope"] = BoundValue(
+                "upper_envelope",
+                upper,
+                "upper",
+                f"G*(d) <= G*({best.d}): monotone in d",
+                "proofs/rank_fact.md",
+                f"{best.upper_name} at d = {best.d}",
+            )
+        out.append(replace(s, lower=lower, upper=upper, details=details))
+    return out

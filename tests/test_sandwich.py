@@ -25,3 +25,24 @@ def test_row_and_kinds():
     assert s.width == s.upper - s.lower and s.loss_lower == s.entropy + s.lower and s.solver is None
     with pytest.raises(ValueError, match="kind must be one of"):
         BoundValue("x", 0.0, "guess", "", "")
+
+
+def test_monotone_envelope_borrows_certified_bounds_across_ranks():
+    import dataclasses
+
+    from bottleneck.sandwich import monotone_envelope
+
+    t, _ = bn.targets.synthetic(40, 50, "power", decay=0.8, scale=6.0, seed=1)
+    raw = [bn.bounds(t, d) for d in (1, 2, 4)]
+    assert raw[2].lower > 0 and raw[1].upper < raw[0].upper
+    # a weak lower bound at d = 2 and a loose upper bound at d = 4, as a weak search would give
+    weak = dataclasses.replace(raw[1], lower=0.0)
+    loose = dataclasses.replace(raw[2], upper=10.0)
+    env = monotone_envelope([raw[0], weak, loose])
+    assert env[1].lower == raw[2].lower  # G*(2) >= G*(4) >= lower(4)
+    assert env[1].details["lower_envelope"].note == "L_B at d = 4"
+    assert env[2].upper == raw[1].upper  # a rank-2 head is a rank-4 head
+    assert env[2].details["upper_envelope"].note.endswith("at d = 2")
+    assert env[0] == raw[0]  # nothing better around it
+    for s in env:
+        assert s.lower <= s.upper

@@ -23,17 +23,20 @@ CLOSED_FORMS = ("U_quad", "U_osc", "U_ref", "P_representation", "P_operator")
 
 
 def sweep_sandwiches(target, ds, *, solve_seconds: float, progress: bool = True, label: str = ""):
-    """``bounds(target, d, solve=True)`` for every ``d`` (solver budget ``solve_seconds`` each)."""
+    """``bounds(target, d, solve=True)`` for every ``d`` (solver budget ``solve_seconds`` each),
+    tightened by :func:`bottleneck.sandwich.monotone_envelope` (a lower bound at a larger ``d``
+    holds at a smaller one; an explicit head at a smaller ``d`` is one at a larger)."""
     from tqdm.auto import tqdm
 
     from ..optim.sandwich import bounds_with_solver
+    from ..sandwich import monotone_envelope
 
     out = []
     for d in tqdm(ds, desc=f"bounds {label}".strip(), disable=not progress):
         d = min(int(d), min(target.shape))
         solve_kwargs = {"max_seconds": solve_seconds, "max_iter": 200}
         out.append(bounds_with_solver(target, d, solve_kwargs=solve_kwargs))
-    return out
+    return monotone_envelope(out)
 
 
 def sandwich_rows(sandwiches) -> list[dict]:
