@@ -235,6 +235,15 @@ def _tiling_cost(cap: np.ndarray, m: int) -> float:
     return cap.size * max(1.0, m / 64.0)
 
 
+def _report(message: str, budget: _Budget) -> None:
+    """One progress line per tiling (through tqdm, so it does not break open progress bars)."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(
+        f"  {message} ({budget.elapsed():.1f} s, work {budget.work:.3g}/{budget.max_work:.3g})"
+    )
+
+
 def _explore(L, cap, d, bias, candidates, budget: _Budget, rng, progress: bool):
     """Try candidate tilings while the budget allows; returns the best (value, blocks, how)."""
     best = (-1.0, [], None)
@@ -250,8 +259,7 @@ def _explore(L, cap, d, bias, candidates, budget: _Budget, rng, progress: bool):
         total, found = _tiling_blocks(L, cap, d, bias, rows, cols, m, n)
         budget.spend(cost)
         if progress:
-            took = budget.elapsed()
-            print(f"  Theorem B, d = {d}: {order} {m} x {n} tiles: {total:.4g} ({took:.1f} s)")
+            _report(f"Theorem B, d = {d}: {order} {m} x {n} tiles: {total:.4g}", budget)
         if total > best[0]:
             best = (total, found, (order, m, n))
     return best
@@ -269,7 +277,7 @@ def _add_layers(L, cap, d, bias, found, shape, layers: int, budget: _Budget, rng
         extra, more = _tiling_blocks(L, remaining, d, bias, rows, cols, *shape)
         budget.spend(_tiling_cost(cap, shape[0]))
         if progress:
-            print(f"  Theorem B, d = {d}: layer {layer}: +{extra:.4g}")
+            _report(f"Theorem B, d = {d}: layer {layer}: +{extra:.4g}", budget)
         if extra <= 0:
             break
         _subtract(remaining, more)
@@ -318,7 +326,7 @@ def search_theorem_b(
     seed : int
         Seed of the random tilings.
     progress : bool
-        Print one line per tiling.
+        Print one line per tiling (value so far, seconds, work spent of the budget).
 
     Returns
     -------

@@ -327,6 +327,7 @@ def bounds(
     solution=None,
     fisher_estimate: float | None = None,
     certificate_work: float = DEFAULT_MAX_WORK,
+    progress: bool = False,
 ) -> Sandwich:
     """Every certified bound and closed-form estimate of ``G*(d)`` for a target.
 
@@ -354,6 +355,8 @@ def bounds(
         one or two of the largest grid the search materialises). The result does not depend
         on the machine's speed; a wall-clock cap of
         :data:`bottleneck.block_spectral.DEFAULT_BUDGET_SECONDS` is a safety net only.
+    progress : bool
+        Report each tiling of Theorem B's search as it finishes (for large targets).
 
     Returns
     -------
@@ -392,7 +395,11 @@ def bounds(
         raise ValueError(f"target must be a bottleneck.Target; got {type(target).__name__}")
     d = _v.check_rank(d)
     details, T = upper_bounds(target, d, method=method, floors=floors)
-    details.update(lower_bounds(target, d, T, method=method, certificate_work=certificate_work))
+    details.update(
+        lower_bounds(
+            target, d, T, method=method, certificate_work=certificate_work, progress=progress
+        )
+    )
     details.update(spectral_estimates(target, d, T, method=method))
     details.update(solver_values(solution, fisher_estimate))
     return sandwich_of(details, d=d, bias=target.bias, entropy=target.entropy())
@@ -529,6 +536,7 @@ def lower_bounds(
     *,
     method: str = "auto",
     certificate_work: float = DEFAULT_MAX_WORK,
+    progress: bool = False,
 ) -> dict[str, BoundValue]:
     """The certified lower bounds: ``L_thm`` (Theorem L on the whole target; full support,
     ``T`` its ``T_d``), ``L_restricted`` (Theorem L, best Lemma R restriction) and ``L_B``
@@ -547,7 +555,7 @@ def lower_bounds(
     details["L_restricted"] = BoundValue(
         "L_restricted", value, "lower", "Theorem L on a Lemma R restriction", _PROOF["R"], label
     )
-    details["L_B"] = theorem_b_lower(target, d, max_work=certificate_work)
+    details["L_B"] = theorem_b_lower(target, d, max_work=certificate_work, progress=progress)
     return details
 
 
