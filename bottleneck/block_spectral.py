@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _validation as _v
+from ._io import atomic_savez
 
 __all__ = [
     "phi_even",
@@ -47,6 +48,8 @@ __all__ = [
     "Certificate",
     "CertificateError",
     "verify_theorem_b",
+    "save_certificate",
+    "load_certificate",
     "DEFAULT_BUDGET_SECONDS",
     "DEFAULT_MAX_WORK",
     "DEFAULT_MAX_ENTRIES",
@@ -451,3 +454,69 @@ def verify_theorem_b(target, d: int, certificate: Certificate) -> float:
             f"certificate claims {certificate.value:.10g} but its blocks support {value:.10g}"
         )
     return max(value, 0.0)
+
+
+_FAMILY_CODES = {name: k for k, name in enumerate(FAMILIES)}
+
+
+def save_certificate(path, certificate: Certificate) -> None:
+    """Write a certificate to ``path`` (``.npz``, atomically; plain arrays, no pickle).
+
+    Blocks are stored concatenated (``rows``, ``cols``, ``s``, ``t`` with per-block lengths),
+    so a certificate of thousands of blocks is one small file that
+    :func:`load_certificate` reads back exactly, for :func:`verify_theorem_b` on another
+    machine (proofs/theorem_b.md).
+    """
+    blocks = certificate.blocks
+
+    def cat(name, dtype):
+        parts = [getattr(b, name) for b in blocks]
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
+    atomic_savez(
+        path,
+        d=np.int64(certificate.d),
+        bias=np.bool_(certificate.bias),
+        value=np.float64(certificate.value),
+        search=np.str_(certificate.search),
+        shapes=np.array([b.shape for b in blocks], dtype=np.int64).reshape(-1, 2),
+        alpha=np.array([b.alpha for b in blocks], dtype=np.float64),
+        family=np.array([_FAMILY_CODES[b.family] for b in blocks], dtype=np.int64),
+        rows=cat("rows", np.int64),
+        cols=cat("cols", np.int64),
+        s=cat("s", np.float64),
+        t=cat("t", np.float64),
+    )
+
+
+def load_certificate(path) -> Certificate:
+    """Read a certificate written by :func:`save_certificate` (``allow_pickle=False``).
+
+    The result is only a claim: check it with :func:`verify_theorem_b` against the target.
+    """
+    with np.load(path, allow_pickle=False) as f:
+        shapes, alpha, family = f["shapes"], f["alpha"], f["family"]
+        row_ends = np.cumsum(shapes[:, 0])
+        col_ends = np.cumsum(shapes[:, 1])
+        rows = np.split(f["rows"], row_ends[:-1]) if len(shapes) else []
+        s = np.split(f["s"], row_ends[:-1]) if len(shapes) else []
+        cols = np.split(f["cols"], col_ends[:-1]) if len(shapes) else []
+        t = np.split(f["t"], col_ends[:-1]) if len(shapes) else []
+        blocks = tuple(
+            Block(
+                rows=rows[k],
+                cols=cols[k],
+                s=s[k],
+                t=t[k],
+                alpha=float(alpha[k]),
+                family=FAMILIES[int(family[k])],
+            )
+            for k in range(len(shapes))
+        )
+        return Certificate(
+            d=int(f["d"]),
+            bias=bool(f["bias"]),
+            blocks=blocks,
+            value=float(f["value"]),
+            search=str(f["search"]),
+        )

@@ -18,7 +18,9 @@ on ``lower / G*``). Targets:
     .venv/bin/python experiments/sandwich_width.py --out out/sandwich_width [--quick]
 
 Writes ``sandwich_width.csv`` (one row per target and d, appended atomically as each one
-finishes; a rerun skips rows already there with the same settings), ``sandwich_width.png``
+finishes; a rerun skips rows already there with the same settings), the Theorem B
+certificate of every row in ``certificates/`` (``bn.bounds.load_certificate``, then
+``bn.bounds.verify_theorem_b`` re-checks it against the target), ``sandwich_width.png``
 (the two ratios per target against d, one panel per family group) and prints the summary
 (median and minimum ``lower / solver`` per group). ``--quick``: two small synthetic
 targets (CI).
@@ -120,12 +122,14 @@ def lm_cases():
     )
 
 
-def measure(group, name, target, d, cap) -> dict:
+def measure(group, name, target, d, cap, out: Path) -> dict:
     t0 = time.perf_counter()
     s = bn.bounds(target, d)
     t_bounds = time.perf_counter() - t0
     cert = s.details["L_B"].certificate
     assert bn.bounds.verify_theorem_b(target, d, cert) == s.details["L_B"].value
+    slug = "".join(c if c.isalnum() else "_" for c in name)
+    bn.bounds.save_certificate(out / "certificates" / f"{slug}_d{d}.npz", cert)
     t0 = time.perf_counter()
     sol = bn.solve(target, min(d, min(target.shape)), max_seconds=cap)
     t_solve = time.perf_counter() - t0
@@ -227,7 +231,7 @@ def main(argv=None):
             continue
         target = make()
         for d in todo:
-            rows.append(measure(group, name, target, d, cap))
+            rows.append(measure(group, name, target, d, cap, out))
             atomic_write_csv(path, [{k: r[k] for k in FIELDS} for r in rows])
     rows = read_rows(path)
     plot(rows, out / "sandwich_width.png")

@@ -184,3 +184,20 @@ def test_every_storage_certifies_below_the_solver(t, d):
         assert (P[block.rows] > 0).all()
     gap = bn.solve(t, min(d, min(t.shape)), n_starts=2).gap
     assert value <= gap * (1 + 1e-7) + 1e-12
+
+
+def test_certificate_round_trips_through_a_file(synthetic_case, tmp_path):
+    t, cert, value = synthetic_case
+    path = tmp_path / "cert.npz"
+    BS.save_certificate(path, cert)
+    back = BS.load_certificate(path)
+    assert back.d == cert.d and back.bias == cert.bias and back.value == cert.value
+    assert back.search == cert.search and back.n_blocks == cert.n_blocks
+    for a, b in zip(back.blocks, cert.blocks):
+        for name in ("rows", "cols", "s", "t"):
+            assert np.array_equal(getattr(a, name), getattr(b, name))
+        assert a.alpha == b.alpha and a.family == b.family
+    assert BS.verify_theorem_b(t, cert.d, back) == value
+    empty = tmp_path / "empty.npz"
+    BS.save_certificate(empty, BS.Certificate(d=1, bias=True))
+    assert BS.load_certificate(empty).n_blocks == 0
