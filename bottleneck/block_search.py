@@ -40,7 +40,7 @@ from .block_spectral import (
     used_weight,
 )
 
-__all__ = ["search_theorem_b", "tile_grid", "minorant"]
+__all__ = ["search_theorem_b", "tile_grid", "threshold_packing", "minorant"]
 
 _SLACK = 1e-9  # relative margin left under every weight constraint
 _COARSE = np.logspace(-3.0, 2.0, 11)  # alpha / median block weight
@@ -154,7 +154,7 @@ def tile_grid(row_order: np.ndarray, col_order: np.ndarray, m: int, n: int):
 def _tiling_blocks(L, cap, d: int, bias: bool, row_order, col_order, m: int, n: int):
     """Evaluate one tiling; returns ``(value, [(rows, cols, s, t, alpha, value)])``."""
     m_min, n_min = d + 1 + int(bias), d + 2
-    shapes: dict[tuple[int, int], list] = {}
+    blocks = []
     for I, J in tile_grid(row_order, col_order, m, n):
         positive = cap[np.ix_(I, J)] > 0
         if not positive.all():
@@ -163,17 +163,71 @@ def _tiling_blocks(L, cap, d: int, bias: bool, row_order, col_order, m: int, n: 
                 continue
             I, J = I[core[0]], J[core[1]]
         if I.size >= m_min and J.size >= n_min:
-            shapes.setdefault((I.size, J.size), []).append((I, J))
+            blocks.append((I, J))
+    return _evaluate_blocks(L, cap, d, bias, blocks)
+
+
+def _evaluate_blocks(L, cap, d: int, bias: bool, blocks):
+    """Best ``alpha`` and scalings of each block (batched by shape); the positive ones."""
+    shapes: dict[tuple[int, int], list] = {}
+    for I, J in blocks:
+        shapes.setdefault((I.size, J.size), []).append((I, J))
     found, total = [], 0.0
-    for blocks in shapes.values():
-        Ls = np.stack([L[np.ix_(I, J)] for I, J in blocks])
-        caps = np.stack([cap[np.ix_(I, J)] for I, J in blocks])
+    for group in shapes.values():
+        Ls = np.stack([L[np.ix_(I, J)] for I, J in group])
+        caps = np.stack([cap[np.ix_(I, J)] for I, J in group])
         val, alpha, s, t = _best_alpha(Ls, caps, d, bias)
-        for k, (I, J) in enumerate(blocks):
+        for k, (I, J) in enumerate(group):
             if val[k] > 0:
                 found.append((I, J, s[k], t[k], float(alpha[k]), float(val[k])))
                 total += float(val[k])
     return total, found
+
+
+def threshold_packing(P: np.ndarray, d: int, bias: bool, theta: float, max_cols: int = 64):
+    """Disjoint blocks on which every probability is ``>= theta``, found greedily.
+
+    For rows peaked on different tokens (language models), a tile mixes each context's
+    likely tokens with tokens it gives ``1e-9``, and the rank-one minorant is set by the
+    latter. Here each block starts from the token that the most contexts give
+    ``p >= theta``, keeps those contexts, and adds the token shared by most of them while
+    ``|I| |J|`` grows (at least ``d + 2`` tokens, ``d + 1`` contexts, ``+1`` with a bias);
+    its entries are then taken, and the next block starts. Yields ``(rows, cols)``.
+    """
+    m_min, n_min = d + 1 + int(bias), d + 2
+    avail = P >= theta
+    cols = np.flatnonzero(avail.sum(axis=0) >= m_min)
+    avail = avail[:, cols]
+    dead = np.zeros(cols.size, dtype=bool)
+    while True:
+        counts = np.where(dead, 0, avail.sum(axis=0))
+        if counts.size == 0 or counts.max() < m_min:
+            return
+        j0 = int(np.argmax(counts))
+        I, J = np.flatnonzero(avail[:, j0]), [j0]
+        while len(J) < max_cols:
+            shared = avail[I].sum(axis=0)
+            shared[J] = 0
+            j = int(np.argmax(shared))
+            grown = I[avail[I, j]]
+            if grown.size < m_min or (
+                len(J) >= n_min and grown.size * (len(J) + 1) <= I.size * len(J)
+            ):
+                break
+            I, J = grown, J + [j]
+        if len(J) < n_min:
+            dead[j0] = True
+            continue
+        avail[np.ix_(I, J)] = False
+        yield I, cols[np.array(J)]
+
+
+def _packing_blocks(L, cap, P, d: int, bias: bool, quantile: float):
+    """Evaluate :func:`threshold_packing` at the ``quantile`` of the grid's probabilities."""
+    theta = float(np.quantile(P, quantile))
+    if not theta > 0:
+        return 0.0, []
+    return _evaluate_blocks(L, cap, d, bias, list(threshold_packing(P, d, bias, theta)))
 
 
 def _shapes(d: int, bias: bool, n_rows: int, n_cols: int) -> list[tuple[int, int]]:
@@ -206,7 +260,7 @@ def _token_subset(target, max_entries: int, n_min: int) -> np.ndarray:
 
 
 class _Budget:
-    """Deterministic work budget (:func:`_tiling_cost` units) with a wall-clock safety cap.
+    """Deterministic work budget (:func:`_candidate_cost` units) with a wall-clock safety cap.
 
     The search stops trying new tilings once ``max_work`` units are spent, so its result does
     not depend on the machine's speed unless ``seconds`` runs out first.
@@ -229,39 +283,56 @@ class _Budget:
         return time.perf_counter() - self.start
 
 
-def _tiling_cost(cap: np.ndarray, m: int) -> float:
-    """Work units of one tiling: its grid entries, times ``m/64`` for tall blocks (the Gram
-    matrices and their eigenvalues cost ``m^2 n`` per block, so ``m`` per entry)."""
-    return cap.size * max(1.0, m / 64.0)
-
-
 def _report(message: str, budget: _Budget) -> None:
-    """One progress line per tiling (through tqdm, so it does not break open progress bars)."""
+    """One progress line per candidate (through tqdm, so it does not break progress bars)."""
     from tqdm.auto import tqdm
 
-    tqdm.write(
-        f"  {message} ({budget.elapsed():.1f} s, work {budget.work:.3g}/{budget.max_work:.3g})"
-    )
+    spent = f"work {budget.work:.3g}/{budget.max_work:.3g}"
+    tqdm.write(f"  {message} ({budget.elapsed():.1f} s, {spent})")
 
 
-def _explore(L, cap, d, bias, candidates, budget: _Budget, rng, progress: bool):
-    """Try candidate tilings while the budget allows; returns the best (value, blocks, how)."""
-    best = (-1.0, [], None)
+def _candidate_cost(cap: np.ndarray, kind: str, size) -> float:
+    """Work units of one candidate: a tiling costs its grid entries, times ``m/64`` for tall
+    blocks (Gram matrices and their eigenvalues cost ``m^2 n`` per block, ``m`` per entry);
+    a packing a quarter of the grid (its blocks cover few entries)."""
+    if kind == "pack":
+        return cap.size / 4.0
+    return cap.size * max(1.0, size[0] / 64.0)
+
+
+def _run_candidate(L, cap, P, d, bias, kind, size, rng):
     n_rows, n_cols = cap.shape
-    for order, (m, n) in candidates:
-        cost = _tiling_cost(cap, m)
+    if kind == "pack":
+        return _packing_blocks(L, cap, P, d, bias, size)
+    if kind == "sorted":
+        rows, cols = _descending(cap.sum(axis=1)), np.arange(n_cols)
+    else:
+        rows, cols = rng.permutation(n_rows), rng.permutation(n_cols)
+    return _tiling_blocks(L, cap, d, bias, rows, cols, *size)
+
+
+def _describe(kind, size, n_tokens: int) -> str:
+    if kind == "pack":
+        return f"threshold packing at the {size:g} quantile of p, top {n_tokens} tokens"
+    return f"{kind} {size[0]} x {size[1]} tiles of the top {n_tokens} tokens"
+
+
+def _explore(L, cap, P, d, bias, candidates, budget: _Budget, rng, progress: bool):
+    """Try candidates while the budget allows (skipping those that no longer fit); returns the
+    best ``(value, blocks, (kind, size))``."""
+    best = (-1.0, [], None)
+    for kind, size in candidates:
+        cost = _candidate_cost(cap, kind, size)
         if not budget.allows(cost):
-            break
-        if order == "sorted":
-            rows, cols = _descending(cap.sum(axis=1)), np.arange(n_cols)
-        else:
-            rows, cols = rng.permutation(n_rows), rng.permutation(n_cols)
-        total, found = _tiling_blocks(L, cap, d, bias, rows, cols, m, n)
+            continue
+        total, found = _run_candidate(L, cap, P, d, bias, kind, size, rng)
         budget.spend(cost)
         if progress:
-            _report(f"Theorem B, d = {d}: {order} {m} x {n} tiles: {total:.4g}", budget)
+            _report(
+                f"Theorem B, d = {d}: {_describe(kind, size, cap.shape[1])}: {total:.4g}", budget
+            )
         if total > best[0]:
-            best = (total, found, (order, m, n))
+            best = (total, found, (kind, size))
     return best
 
 
@@ -271,11 +342,11 @@ def _add_layers(L, cap, d, bias, found, shape, layers: int, budget: _Budget, rng
     _subtract(remaining, found)
     extra_total, notes = 0.0, []
     for layer in range(2, layers + 1):
-        if not budget.allows(_tiling_cost(cap, shape[0])):
+        if not budget.allows(_candidate_cost(cap, "random", shape)):
             break
         rows, cols = rng.permutation(cap.shape[0]), rng.permutation(cap.shape[1])
         extra, more = _tiling_blocks(L, remaining, d, bias, rows, cols, *shape)
-        budget.spend(_tiling_cost(cap, shape[0]))
+        budget.spend(_candidate_cost(cap, "random", shape))
         if progress:
             _report(f"Theorem B, d = {d}: layer {layer}: +{extra:.4g}", budget)
         if extra <= 0:
@@ -296,7 +367,8 @@ def search_theorem_b(
     max_entries: int = DEFAULT_MAX_ENTRIES,
     layers: int = 2,
     shapes=None,
-    orders=("sorted", "random"),
+    orders=("sorted", "pack", "random"),
+    quantiles=(0.995, 0.99, 0.999),
     seed: int = 0,
     progress: bool = False,
 ) -> Certificate:
@@ -322,7 +394,13 @@ def search_theorem_b(
     shapes : sequence of (m, n), optional
         Block shapes to try (default ``k(d + 1) x 2k(d + 1)`` for ``k = 4, 8, 2`` and the
         whole grid).
-    orders : sequence of {"sorted", "random"}
+    orders : sequence of {"sorted", "pack", "random"}
+        Kinds of candidates: tilings with rows and tokens sorted by weight and mass, or in
+        random order, and :func:`threshold_packing` (blocks where every ``p_ij`` is above a
+        quantile of the grid's probabilities; what works for language-model rows). They are
+        tried interleaved (sorted, pack, sorted, pack, ..., then random).
+    quantiles : sequence of float
+        Quantiles of ``p`` on the grid used as packing thresholds.
     seed : int
         Seed of the random tilings.
     progress : bool
@@ -349,15 +427,28 @@ def search_theorem_b(
     cap = np.asarray(target.weights)[:, None] * P
     rng = np.random.default_rng(seed)
     shapes = list(shapes) if shapes is not None else _shapes(d, bias, *cap.shape)
-    candidates = [(order, shape) for order in orders for shape in shapes]
-    total, found, how = _explore(L, cap, d, bias, candidates, budget, rng, progress)
+    candidates = _candidates(orders, shapes, quantiles)
+    total, found, how = _explore(L, cap, P, d, bias, candidates, budget, rng, progress)
     if how is None or total <= 0:
         return Certificate(d=d, bias=bias, search="no block with a positive value")
     found = list(found)
-    extra, notes = _add_layers(L, cap, d, bias, found, how[1:], layers, budget, rng, progress)
+    layer_shape = how[1] if how[0] != "pack" else shapes[0]
+    extra, notes = _add_layers(L, cap, d, bias, found, layer_shape, layers, budget, rng, progress)
     blocks = tuple(Block(rows=I, cols=S[J], s=s, t=t, alpha=a) for I, J, s, t, a, _ in found)
-    search = "; ".join([f"{how[0]} {how[1]} x {how[2]} tiles of the top {S.size} tokens", *notes])
+    search = "; ".join([_describe(*how, S.size), *notes])
     return Certificate(d=d, bias=bias, blocks=blocks, value=total + extra, search=search)
+
+
+def _candidates(orders, shapes, quantiles) -> list:
+    """Sorted tilings and packings interleaved (each kind's most promising first), then
+    random tilings."""
+    sorted_ = [("sorted", sh) for sh in shapes] if "sorted" in orders else []
+    packs = [("pack", q) for q in quantiles] if "pack" in orders else []
+    mixed = []
+    for k in range(max(len(sorted_), len(packs))):
+        mixed += sorted_[k : k + 1] + packs[k : k + 1]
+    random_ = [("random", sh) for sh in shapes] if "random" in orders else []
+    return mixed + random_
 
 
 def _positive(x, name: str) -> float:

@@ -132,3 +132,30 @@ def test_orderings_ignore_rounding_noise():
 
     values = np.array([0.3, 0.1, 0.3 * (1 + 1e-15), 0.2, 0.1 * (1 - 1e-15)])
     assert list(_descending(values)) == [0, 2, 3, 1, 4]  # near-ties keep index order
+
+
+def test_threshold_packing_blocks_are_disjoint_and_above_the_threshold():
+    from bottleneck.block_search import threshold_packing
+
+    rng = np.random.default_rng(7)
+    P = softmax(rng.standard_normal((30, 50)) * 4.0)  # peaked rows, like a language model
+    theta = float(np.quantile(P, 0.8))
+    seen = np.zeros(P.shape, int)
+    blocks = list(threshold_packing(P, 2, False, theta))
+    assert blocks
+    for rows, cols in blocks:
+        assert rows.size >= 3 and cols.size >= 4
+        assert (P[np.ix_(rows, cols)] >= theta).all()
+        seen[np.ix_(rows, cols)] += 1
+    assert seen.max() == 1
+
+
+def test_packing_wins_on_peaked_rows_and_certifies():
+    rng = np.random.default_rng(8)
+    X, W = rng.standard_normal((40, 6)), rng.standard_normal((400, 6)) * 3.0
+    t = bn.Target.from_factors(X, W)
+    cert = search_theorem_b(t, 2, **UNLIMITED)
+    value = BS.verify_theorem_b(t, 2, cert)
+    assert 0 < value <= bn.solve(t, 2).gap
+    only_tiles = search_theorem_b(t, 2, orders=("sorted", "random"), **UNLIMITED)
+    assert value >= only_tiles.value
