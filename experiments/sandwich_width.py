@@ -163,6 +163,9 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def plot(rows, path: Path) -> None:
+    """One panel per family group: ``lower/solver`` (circles, solid) and ``upper/solver``
+    (squares, dashed) per target against d, log scale; a lower bound of exactly 0 (no block
+    beyond rank d) is drawn as a downward triangle on the bottom edge."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -171,27 +174,32 @@ def plot(rows, path: Path) -> None:
     from bottleneck.app.plots import save_figure
 
     groups = [g for g in ("synthetic", "n-gram", "LM") if any(r["group"] == g for r in rows)]
-    fig, axes = plt.subplots(1, len(groups), figsize=(5.2 * len(groups), 4.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.4 * len(groups), 5.6), squeeze=False)
+    colours = plt.cm.tab10(np.linspace(0, 1, 10))
     for ax, group in zip(axes[0], groups):
-        names = list(dict.fromkeys(r["target"] for r in rows if r["group"] == group))
-        colours = plt.cm.tab10(np.linspace(0, 1, 10))
-        for k, name in enumerate(names):
-            sub = sorted((r for r in rows if r["target"] == name), key=lambda r: int(r["d"]))
-            ds = [int(r["d"]) for r in sub]
-            low = [float(r["lower_over_solver"]) for r in sub]
-            up = [float(r["upper_over_solver"]) for r in sub]
-            ax.plot(ds, low, "o-", color=colours[k % 10], label=f"{name}: lower/solver")
-            ax.plot(ds, up, "s--", color=colours[k % 10], alpha=0.6)
+        sub_rows = [r for r in rows if r["group"] == group]
+        positive = [float(r["lower_over_solver"]) for r in sub_rows]
+        floor = min([v for v in positive if v > 0], default=1e-6) / 4
+        for k, name in enumerate(dict.fromkeys(r["target"] for r in sub_rows)):
+            sub = sorted((r for r in sub_rows if r["target"] == name), key=lambda r: int(r["d"]))
+            ds = np.array([int(r["d"]) for r in sub])
+            low = np.array([float(r["lower_over_solver"]) for r in sub])
+            up = np.array([float(r["upper_over_solver"]) for r in sub])
+            c = colours[k % 10]
+            ax.plot(ds[low > 0], low[low > 0], "o-", color=c, label=name)
+            ax.plot(ds[low <= 0], np.full((low <= 0).sum(), floor), "v", color=c, ms=8)
+            ax.plot(ds, up, "s--", color=c, alpha=0.6)
         ax.axhline(1.0, color="black", lw=0.8)
         ax.axhline(0.1, color="grey", lw=0.6, ls=":")
         ax.set_yscale("log")
+        ax.set_ylim(bottom=floor / 1.5)
         ax.set_xscale("log", base=2)
-        all_d = sorted({int(r["d"]) for r in rows if r["group"] == group})
+        all_d = sorted({int(r["d"]) for r in sub_rows})
         ax.set_xticks(all_d, [str(d) for d in all_d])
         ax.set_xlabel("rank d")
-        ax.set_ylabel("bound / solver gap")
-        ax.set_title(f"{group}: lower (o, solid), upper (s, dashed)")
-        ax.legend(fontsize=7, loc="lower left")
+        ax.set_ylabel("certified bound / solver gap")
+        ax.set_title(f"{group}: lower (o) and upper (s, dashed)\n0 (no block) shown as v")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     save_figure(fig, path)
 
 
