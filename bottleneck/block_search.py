@@ -319,20 +319,29 @@ def _describe(kind, size, n_tokens: int) -> str:
 
 def _explore(L, cap, P, d, bias, candidates, budget: _Budget, rng, progress: bool):
     """Try candidates while the budget allows (skipping those that no longer fit); returns the
-    best ``(value, blocks, (kind, size))``."""
+    best ``(value, blocks, (kind, size))``. The first tiling and the first packing are probes:
+    the rest of that kind of the two that did better is tried first."""
     best = (-1.0, [], None)
-    for kind, size in candidates:
+    queue = list(candidates)
+    probed: dict[str, float] = {}
+    while queue:
+        kind, size = queue.pop(0)
         cost = _candidate_cost(cap, kind, size)
         if not budget.allows(cost):
             continue
         total, found = _run_candidate(L, cap, P, d, bias, kind, size, rng)
         budget.spend(cost)
         if progress:
-            _report(
-                f"Theorem B, d = {d}: {_describe(kind, size, cap.shape[1])}: {total:.4g}", budget
-            )
+            line = f"Theorem B, d = {d}: {_describe(kind, size, cap.shape[1])}: {total:.4g}"
+            _report(line, budget)
         if total > best[0]:
             best = (total, found, (kind, size))
+        family = "pack" if kind == "pack" else "tiles"
+        if family not in probed:
+            probed[family] = total
+            if len(probed) == 2:
+                winner = max(probed, key=probed.get)
+                queue.sort(key=lambda c: ("pack" if c[0] == "pack" else "tiles") != winner)
     return best
 
 

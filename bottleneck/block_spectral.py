@@ -57,9 +57,10 @@ __all__ = [
 
 FAMILIES = ("phi", "huber")
 #: Default work budget of the certificate search (one tiling of an ``N x k`` grid into
-#: ``m``-row blocks costs ``N k max(1, m/64)``): every tiling of a small target, two of the
-#: largest grid with small blocks, one when the blocks are tall (large ``d``).
-DEFAULT_MAX_WORK = 2**23
+#: ``m``-row blocks costs ``N k max(1, m/64)``, a packing ``N k / 4``): every candidate of a
+#: small target, three or four tilings of the largest grid with small blocks, one when the
+#: blocks are tall (large ``d``).
+DEFAULT_MAX_WORK = 2**24
 #: Default wall-clock safety cap of the certificate search (seconds).
 DEFAULT_BUDGET_SECONDS = 30.0
 #: Entries of the context x token grid the search materialises (top tokens by mass beyond it).

@@ -346,21 +346,17 @@ def bounds(
         Only for targets with zeros: reference logits ``log max(P, floor)`` tried for the
         upper bounds (default: :func:`bottleneck.explicit.default_floors`).
     solution : Solution, optional
-        A numerical optimum already computed for this target and ``d``
-        (:func:`bottleneck.solve`): its gap, that of an explicit head, joins the certified
-        upper bounds as ``solver``. ``bottleneck.bounds(target, d, solve=True)`` computes
-        it (and ``fisher_estimate``) first.
+        A numerical optimum for this target and ``d`` (:func:`bottleneck.solve`): its gap,
+        that of an explicit head, joins the upper bounds as ``solver``.
+        ``bottleneck.bounds(target, d, solve=True)`` computes it (and ``fisher_estimate``).
     fisher_estimate : float, optional
         ``E_F`` (:func:`bottleneck.fisher_estimate`); with ``solution``, ``estimates`` also
         holds the ratios ``E_1/solver`` and ``E_F/solver``.
     certificate_work : float
-        Work budget of Theorem B's certificate search (:func:`search_theorem_b`; default
-        :data:`bottleneck.block_spectral.DEFAULT_MAX_WORK`: every tiling of a small target,
-        one or two of the largest grid the search materialises). The result does not depend
-        on the machine's speed; a wall-clock cap of
-        :data:`bottleneck.block_spectral.DEFAULT_BUDGET_SECONDS` is a safety net only.
+        Work budget of Theorem B's search (:func:`search_theorem_b`, default
+        :data:`~bottleneck.block_spectral.DEFAULT_MAX_WORK`); machine-independent.
     progress : bool
-        Report each tiling of Theorem B's search as it finishes (for large targets).
+        Report each candidate of Theorem B's search as it finishes (for large targets).
 
     Returns
     -------
@@ -381,11 +377,10 @@ def bounds(
 
     Notes
     -----
-    One step per family of results: :func:`upper_bounds`, :func:`lower_bounds`,
-    :func:`spectral_estimates`, then :func:`solver_values` for what was computed outside.
-    ``T_d`` and ``U_trunc`` use ``Ã`` when ``target.bias``. For ``d >= rank`` every value is
-    exactly 0. Proofs: proofs/theorem_u.md, proofs/theorem_l.md, proofs/lemma_r.md,
-    proofs/theorem_b.md, proofs/estimates.md.
+    Steps: :func:`upper_bounds`, :func:`lower_bounds`, :func:`spectral_estimates`,
+    :func:`solver_values`. ``T_d`` and ``U_trunc`` use ``Ã`` when ``target.bias``; for
+    ``d >= rank`` every value is 0. Proofs: proofs/theorem_{u,l,b}.md, proofs/lemma_r.md,
+    proofs/estimates.md.
 
     Examples
     --------
