@@ -74,3 +74,37 @@ def atomic_write_csv(path, rows) -> None:
         for r in rows
     )
     atomic_write_text(path, buf.getvalue())
+
+
+def check_writable_file(path, what: str = "output file") -> Path:
+    """Raise a ValueError naming ``path`` unless a file can be written there: it is not a
+    folder, and its folder exists (or can be created) and is writable. Run before any long
+    work, so that the work is not lost at the end."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{what} {str(path)!r} is a folder; give a file path")
+    _check_writable_folder(path.parent, f"the folder of {what} {str(path)!r}")
+    return path
+
+
+def check_writable_folder(path, what: str = "output folder") -> Path:
+    """Raise a ValueError naming ``path`` unless it is a folder (created if missing) in
+    which files can be written."""
+    path = Path(path)
+    _check_writable_folder(path, f"{what} {str(path)!r}")
+    return path
+
+
+def _check_writable_folder(folder: Path, what: str) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{what} is a file, not a folder; remove it or choose another path")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"{what} cannot be created: {exc.strerror or exc}") from None
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.", suffix=".tmp")
+    except OSError as exc:
+        raise ValueError(f"{what} is not writable: {exc.strerror or exc}") from None
+    os.close(fd)
+    os.unlink(probe)

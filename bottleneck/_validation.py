@@ -308,6 +308,65 @@ def check_logits(Z, shape: tuple[int, int], name: str = "Z") -> np.ndarray:
     return arr
 
 
+def check_solver_values(target, d: int, solution, fisher_estimate) -> None:
+    """Raise unless ``solution`` is an explicit head for this target and rank (a gap that is
+    finite and >= 0, of rank ``<= d``, with a bias only when the target's head has one) and
+    ``fisher_estimate`` a finite number >= 0: a mismatched solver value would be reported as a
+    certified upper bound."""
+    if fisher_estimate is not None:
+        check_real(fisher_estimate, "fisher_estimate", minimum=0.0)
+    if solution is None:
+        return
+    gap = getattr(solution, "gap", None)
+    if gap is None or not hasattr(solution, "success"):
+        raise ArgumentTypeError(
+            f"solution must be a Solution of bottleneck.solve; got {type(solution).__name__}"
+        )
+    check_real(gap, "solution.gap", minimum=0.0)
+    if getattr(solution, "d", d) > d:
+        raise ValueError(
+            f"solution is of rank d = {solution.d} > {d}: its gap bounds G*({solution.d}), "
+            f"not G*({d}); solve at d = {d} or pass no solution"
+        )
+    if getattr(solution, "bias", None) is not None and not target.bias:
+        raise ValueError(
+            "solution has a bias row but the target's heads have none (bias=False): its gap "
+            "does not bound G*(d) without bias; use target.with_bias(True) or solve(bias=False)"
+        )
+    H, W = getattr(solution, "H", None), getattr(solution, "W", None)
+    if (
+        H is not None
+        and W is not None
+        and np.size(H)
+        and (np.shape(H)[0], np.shape(W)[0]) != tuple(target.shape)
+    ):
+        raise ValueError(
+            f"solution has {np.shape(H)[0]} contexts and {np.shape(W)[0]} tokens but the "
+            f"target is {target.shape}: it is a solution of another target"
+        )
+
+
+def check_spectrum_constants(weights, min_probs, vocab_size) -> None:
+    """Raise unless ``sum(weights) <= 1`` and ``min_probs <= 1/V`` (1/2 without ``V``), as
+    for every target (up to the tolerances of :mod:`bottleneck._validation`)."""
+    w = as_real_array(weights, "weights")
+    m = as_real_array(min_probs, "min_probs")
+    V = 2 if vocab_size is None else check_int(vocab_size, "vocab_size", minimum=2)
+    if np.all(np.isfinite(w)) and float(np.sum(w)) > 1.0 + WEIGHT_SUM_ATOL:
+        raise ValueError(
+            f"weights sum to {float(np.sum(w))!r} > 1: context weights of a target sum to 1 "
+            "(less for a Lemma R restriction); divide them by their sum"
+        )
+    limit = (1.0 + ROW_SUM_ATOL) / V
+    if np.any(m > limit):
+        i = int(np.argmax(m > limit))
+        raise ValueError(
+            f"min_probs[{i}] = {float(m[i])!r} > 1/V = {1.0 / V:g}: the smallest of V "
+            "probabilities summing to 1 is at most 1/V"
+            + (f" (vocab_size = {V})" if vocab_size is not None else " (V >= 2)")
+        )
+
+
 def _where(idx: tuple[int, ...]) -> str:
     if len(idx) == 2:
         return f"row {idx[0]}, column {idx[1]}"
