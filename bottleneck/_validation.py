@@ -367,6 +367,27 @@ def check_spectrum_constants(weights, min_probs, vocab_size) -> None:
         )
 
 
+#: Binary exponent beyond which :func:`rescale_extreme` rescales (2^200 ~ 1.6e60): squares
+#: and sums of squares of entries inside ``[2^-200, 2^200]`` neither overflow nor underflow.
+_SAFE_EXPONENT = 200
+
+
+def rescale_extreme(x: np.ndarray) -> np.ndarray:
+    """``x`` times the power of two that brings its largest ``|entry|`` into ``[0.5, 1)``,
+    when that entry lies outside ``[2^-200, 2^200]``; else ``x`` itself (same object).
+
+    For quantities invariant under scaling (cosines, normalised spectra, W-error) this is
+    exact (multiplying by a power of two rounds nothing) and keeps sums of squares from
+    overflowing to inf (``1e300``) or underflowing to 0 (``1e-300``)."""
+    if x.size == 0:
+        return x
+    top = float(np.max(np.abs(x)))
+    if top == 0.0 or not math.isfinite(top):
+        return x
+    e = math.frexp(top)[1]
+    return np.ldexp(x, -e) if abs(e) > _SAFE_EXPONENT else x
+
+
 def _where(idx: tuple[int, ...]) -> str:
     if len(idx) == 2:
         return f"row {idx[0]}, column {idx[1]}"
