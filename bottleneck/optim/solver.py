@@ -18,6 +18,7 @@ tiny instances and against the certified lower bounds). Speed against Adam:
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
 
@@ -25,8 +26,8 @@ import numpy as np
 
 from .. import _validation as _v
 from .._device import resolve_device
+from .._io import LockedError, check_writable_file, exclusive_lock, remove_orphaned_temporaries
 from .._io import atomic_write_json as _atomic_write_json
-from .._io import check_writable_file
 from ..target import Target
 from ._sweep_file import read_records
 from .fisher import fisher_solution
@@ -323,6 +324,8 @@ def sweep(
         JSON file of per-rank records (no factors), written atomically after each rank.
         If it exists and matches the target, solved ranks are skipped (resume) and their
         recorded gaps are kept; the warm start then restarts from the rank-``d`` defaults.
+        Checked before any solve (writable; a malformed file or one of another target is a
+        ValueError); ``path + ".lock"`` keeps a second sweep off the same file.
     progress : bool
         Show a tqdm progress bar.
     **solve_kwargs
@@ -333,9 +336,27 @@ def sweep(
     list of Solution
         In increasing ``d`` (ranks read back from ``path`` have empty factors).
     """
+    ranks, progress, fingerprint = _sweep_arguments(target, ds, path, progress, solve_kwargs)
+    if path is None:
+        return _sweep_ranks(target, ranks, None, progress, fingerprint, solve_kwargs)
+    try:
+        with exclusive_lock(f"{path}.lock"):
+            remove_orphaned_temporaries(os.path.dirname(os.path.abspath(path)), [_basename(path)])
+            return _sweep_ranks(target, ranks, path, progress, fingerprint, solve_kwargs)
+    except LockedError:
+        raise ValueError(
+            f"another sweep is writing to {path}; wait for it to finish or choose another path"
+        ) from None
+
+
+def _basename(path) -> str:
+    return os.path.basename(os.path.abspath(path))
+
+
+def _sweep_ranks(target, ranks, path, progress, fingerprint, solve_kwargs) -> list[Solution]:
+    """The loop of :func:`sweep` over validated ``ranks`` (holding the lock on ``path``)."""
     from tqdm.auto import tqdm
 
-    ranks, progress, fingerprint = _sweep_arguments(target, ds, path, progress, solve_kwargs)
     done = read_records(path, fingerprint)
     out: list[Solution] = []
     prev: Solution | None = None
