@@ -197,7 +197,8 @@ def as_weights(weights, n_contexts: int, *, normalize: bool = False) -> np.ndarr
             f"weights[{i}] = {float(w[i])!r} "
             f"({int(nonpos.sum())} non-positive in total); drop zero-weight contexts instead"
         )
-    total = float(w.sum())
+    with np.errstate(over="ignore"):
+        total = float(w.sum())  # inf when it overflows: normalised through max(w) below
     if normalize:
         return _normalised_weights(w, total)
     if abs(total - 1.0) > WEIGHT_SUM_ATOL:
@@ -243,9 +244,9 @@ def check_int(x, name: str, *, minimum: int | None = None, maximum: int | None =
             )
         raise ArgumentTypeError(f"{name} must be an integer, got {x!r} ({type(x).__name__})")
     if minimum is not None and x < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {int(x)}")
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {int(x)}")
     if maximum is not None and x > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {int(x)}")
+        raise ValueError(f"{name} must be an integer <= {maximum}; got {int(x)}")
     return int(x)
 
 
@@ -308,11 +309,17 @@ def check_logits(Z, shape: tuple[int, int], name: str = "Z") -> np.ndarray:
     return arr
 
 
-def check_solver_values(target, d: int, solution, fisher_estimate) -> None:
-    """Raise unless ``solution`` is an explicit head for this target and rank (a gap that is
-    finite and >= 0, of rank ``<= d``, with a bias only when the target's head has one) and
-    ``fisher_estimate`` a finite number >= 0: a mismatched solver value would be reported as a
-    certified upper bound."""
+def check_bounds_arguments(target, d: int, *, floors, solution, fisher_estimate) -> None:
+    """Raise unless the options of :func:`bottleneck.bounds.bounds` are usable: ``floors``
+    None or finite numbers > 0; ``solution`` an explicit head for this target and rank (a gap
+    that is finite and >= 0, of rank ``<= d``, with a bias only when the target's head has
+    one); ``fisher_estimate`` a finite number >= 0. A mismatched solver value would be
+    reported as a certified upper bound."""
+    if floors is not None:
+        if isinstance(floors, (str, bytes)) or not hasattr(floors, "__iter__"):
+            raise ArgumentTypeError(f"floors must be a list of numbers > 0; got {floors!r}")
+        for fl in floors:
+            check_real(fl, "floors", minimum=0.0, strict=True)
     if fisher_estimate is not None:
         check_real(fisher_estimate, "fisher_estimate", minimum=0.0)
     if solution is None:

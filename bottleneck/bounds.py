@@ -359,7 +359,9 @@ def bounds(
     if not isinstance(target, Target):
         raise ValueError(f"target must be a bottleneck.Target; got {type(target).__name__}")
     d = _v.check_rank(d)
-    _v.check_solver_values(target, d, solution, fisher_estimate)
+    _v.check_bounds_arguments(
+        target, d, floors=floors, solution=solution, fisher_estimate=fisher_estimate
+    )
     details, T = upper_bounds(target, d, method=method, floors=floors)
     details.update(lower_bounds(target, d, T, method=method))
     details.update(spectral_estimates(target, d, T, method=method))

@@ -260,7 +260,8 @@ class Target:
                 raise ValueError(
                     f"P has a negative probability {float(arr[i, j])!r} at row {i}, column {j}"
                 )
-            sums = arr.sum(axis=1, keepdims=True)
+            with np.errstate(over="ignore"):  # inf sums are rescaled in normalise_rows
+                sums = arr.sum(axis=1, keepdims=True)
             if (sums <= 0).any():
                 i = int(np.argmax(sums[:, 0] <= 0))
                 raise ValueError(f"P row {i} sums to 0; cannot normalise an all-zero row")
@@ -303,7 +304,8 @@ class Target:
         if v < 2:
             raise ValueError(f"P needs at least 2 columns (tokens); got {v}")
         _check_sparse_entries(M)
-        sums = np.asarray(M.sum(axis=1)).ravel()
+        with np.errstate(over="ignore"):  # inf sums are rescaled in _normalised_csr
+            sums = np.asarray(M.sum(axis=1)).ravel()
         if normalize:
             if (sums <= 0).any():
                 raise ValueError(

@@ -175,6 +175,23 @@ def test_sweep_checks_its_arguments_before_solving(tmp_path):
         bn.sweep(t, [1], path=str(tmp_path / "b.json"), progress=False, max_iter=5)
 
 
+def test_a_second_sweep_on_the_same_file_stops_and_orphans_are_removed(tmp_path):
+    """``path + ".lock"`` keeps a second sweep off the file (it stops before solving); the
+    temporary files a killed run left beside the file are removed by the next run."""
+    from bottleneck._io import exclusive_lock
+
+    t, _ = bn.targets.synthetic(6, 5, "power", decay=0.7, scale=2.0, seed=5)
+    path = tmp_path / "sweep.json"
+    with exclusive_lock(f"{path}.lock"):
+        with pytest.raises(ValueError, match="another sweep is writing to"):
+            bn.sweep(t, [1], path=str(path), progress=False)
+    assert not path.exists()
+    orphan = tmp_path / ".sweep.json.x1y2.tmp"
+    orphan.write_text("{partial")
+    bn.sweep(t, [1], path=str(path), progress=False, max_iter=5)
+    assert path.exists() and not orphan.exists()
+
+
 def test_non_converged_is_flagged():
     t, _ = bn.targets.synthetic(20, 30, "power", decay=0.5, scale=5.0, seed=0)
     sol = bn.solve(t, 3, max_iter=2, check_every=1, tol=1e-14, init="svd")
