@@ -248,7 +248,8 @@ def main(argv=None):
     baselines = args.baselines.split(",")
     if not baselines or any(b not in ("paper", "warm") for b in baselines):
         p.error(f"--baselines wants paper, warm or paper,warm; got {args.baselines!r}")
-    torch.set_num_threads(os.cpu_count() or 1)
+    # every core, unless OMP_NUM_THREADS says otherwise (on a shared machine, say)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count() or 1)
     configs = (
         [(512, 512, 8)]
         if args.quick

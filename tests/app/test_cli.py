@@ -28,6 +28,7 @@ def files(tmp_path):
     np.save(tmp_path / "p32.npy", torch.softmax(z32, -1).numpy())
     np.save(tmp_path / "counts.npy", np.ones((3, 4)))
     np.savez(tmp_path / "two.npz", a=P, b=P)
+    np.savez(tmp_path / "empty.npz")
     torch.save({"weights_of_a_model": torch.tensor(P), "x": torch.ones(2)}, tmp_path / "dict.pt")
     torch.save(torch.tensor(P), tmp_path / "p.pt")
     (tmp_path / "trunc.npy").write_bytes((tmp_path / "p.npy").read_bytes()[:200])
@@ -67,6 +68,8 @@ def fails(argv, capsys, match):
         (["bounds", "obj.npy", "--d", "1"], "obj.npy: .*unpickled.*refused"),
         (["bounds", "dict.pt", "--d", "1"], r"dict.pt: holds 2 arrays \['weights_of_a_model'"),
         (["bounds", "two.npz", "--d", "1"], r"two.npz: holds 2 arrays \['a', 'b'\]"),
+        (["bounds", "empty.npz", "--d", "1"], r"empty.npz: holds 0 arrays"),
+        (["spectrum", "p.npy", "--k", "-3"], "--k: want an integer >= 1"),
         (["bounds", "s.npy", "--d", "1"], r"s.npy: expected an \(N, V\) matrix"),
         (["bounds", "a_file", "--d", "1"], "unsupported file type"),
         (["bounds", "counts.npy", "--d", "1"], "sums to 4.0.*pass --normalize"),
@@ -184,6 +187,7 @@ def sweep_argv(files, *extra):
     return ["sweep", str(files / "p.npy"), "--out", str(files / "out"), *extra]
 
 
+@pytest.mark.slow
 def test_sweep_csv_certified_ordering(files, capsys):
     argv = sweep_argv(files, "--ds", "1,2,4,8", "--max-seconds", "5", "--trained")
     assert cli.main(argv) == 0

@@ -238,6 +238,7 @@ def test_solve_rejects_bad_options_naming_them(option, value, error):
     assert bn.solve(t, 1, n_starts=np.int64(1), max_iter=np.int64(5)).gap >= 0
 
 
+@pytest.mark.slow
 def test_spurious_local_minimum_is_real_and_multistart_escapes_it():
     """Finding (docs/theory.md §4): the rank-d problem has non-global local minima.
 
@@ -272,7 +273,7 @@ def test_spurious_local_minimum_is_real_and_multistart_escapes_it():
 
 
 @pytest.mark.parametrize("bias", [False, True])
-@pytest.mark.parametrize("d", [1, 3, 6])
+@pytest.mark.parametrize("d", [1, 3, pytest.param(6, marks=pytest.mark.slow)])
 def test_bounds_and_solve_agree_dense_vs_factored(d, bias):
     rng = np.random.default_rng(d)
     X, W = 2.0 * rng.standard_normal((60, 8)), rng.standard_normal((25, 8))

