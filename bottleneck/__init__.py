@@ -19,7 +19,7 @@ docs/theory.md; proofs: proofs/README.md.
 import importlib
 import types
 
-from . import bounds, spectrum, targets
+from . import _validation, bounds, spectrum, targets
 from .bounds import bounds_from_spectrum
 from .sandwich import BoundValue, Sandwich
 from .spectrum import tail_energy, w_error
@@ -80,7 +80,7 @@ class _BoundsModule(types.ModuleType):
     """
 
     def __call__(self, target, d, *, solve: bool = False, solve_kwargs=None, **kwargs) -> Sandwich:
-        if solve:
+        if _validation.check_bool(solve, "solve"):
             from .optim.sandwich import bounds_with_solver
 
             return bounds_with_solver(target, d, solve_kwargs=solve_kwargs, **kwargs)

@@ -255,7 +255,7 @@ def theorem_l(tail_energy: float, weights, min_probs) -> float:
 
 # ---------------------------------------------------------------------------- Theorem P
 def _check_singular_values(s) -> np.ndarray:
-    s = np.asarray(s, dtype=np.float64)
+    s = _v.as_real_array(s, "singular values")
     if s.ndim != 1 or np.any(~np.isfinite(s)) or np.any(s < 0):
         raise ValueError("singular values must be a 1-D array of finite values >= 0")
     return np.sort(s)[::-1]
@@ -393,6 +393,9 @@ def bounds(
     if not isinstance(target, Target):
         raise ValueError(f"target must be a bottleneck.Target; got {type(target).__name__}")
     d = _v.check_rank(d)
+    _v.check_bounds_arguments(
+        target, d, floors=floors, solution=solution, fisher_estimate=fisher_estimate
+    )
     details, T = upper_bounds(target, d, method=method, floors=floors)
     details.update(
         lower_bounds(
@@ -676,6 +679,7 @@ def bounds_from_spectrum(
     min_probs=None,
     fisher_singular_values=None,
     bias: bool = False,
+    vocab_size: int | None = None,
 ) -> Sandwich:
     """Certified bounds on ``G*(d)`` from the singular values of ``A_pi`` alone.
 
@@ -694,10 +698,15 @@ def bounds_from_spectrum(
     weights, min_probs : array_like, shape (N,), optional
         ``pi_i`` and ``m_i = min_j p_ij``: with both, Theorem L gives a lower bound;
         otherwise the lower bound is the trivial ``0`` (``> 0`` needs these constants).
+        They must be consistent with a target: ``sum(pi) <= 1`` and ``m_i <= 1/V``
+        (``<= 1/2`` when ``vocab_size`` is not given), else ValueError (inconsistent
+        constants could put Theorem L above Theorem U).
     fisher_singular_values : array_like, optional
         Singular values of ``D_pi^{1/2} A D_pbar^{1/2}`` for the estimate ``E_1``.
     bias : bool
         Recorded in the result.
+    vocab_size : int, optional
+        ``V``: checks ``m_i <= 1/V``.
 
     Returns
     -------
@@ -706,9 +715,11 @@ def bounds_from_spectrum(
         ``E_1`` if requested; ``entropy`` is None.
     """
     d = _v.check_rank(d)
+    bias = _v.check_bool(bias, "bias")
     T = _tail_of_spectrum(_check_singular_values(singular_values), d, frobenius_sq)
     details = _theorem_u_values(T)
     if weights is not None and min_probs is not None:
+        _v.check_spectrum_constants(weights, min_probs, vocab_size)
         details["L_thm"] = BoundValue(
             "L_thm", theorem_l(T, weights, min_probs), "lower", "Theorem L", _PROOF["L"]
         )
@@ -726,7 +737,14 @@ def bounds_from_spectrum(
         details["E_1"] = BoundValue(
             "E_1", e1, "estimate", "closed-form spectral estimate (not a bound)", _PROOF["E"]
         )
-    return sandwich_of(details, d=d, bias=bias, entropy=None)
+    out = sandwich_of(details, d=d, bias=bias, entropy=None)
+    if out.lower > out.upper:
+        raise ValueError(
+            f"the constants are inconsistent: Theorem L gives {out.lower!r} > Theorem U's "
+            f"{out.upper!r}, which no target allows; check that singular_values are those of "
+            "A_pi for these weights and min_probs"
+        )
+    return out
 
 
 def _tail_of_spectrum(s: np.ndarray, d: int, frobenius_sq: float | None) -> float:

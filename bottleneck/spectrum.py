@@ -297,7 +297,7 @@ def w_error(M, d: int, *, method: str = "auto") -> float:
     In ``[0, 1]``, non-increasing in ``d``, 1 at ``d = 0``, 0 for ``d >= rank(M)``. A
     diagnostic, not a bound. Raises ValueError for a zero matrix.
     """
-    M = np.asarray(M, dtype=np.float64)
+    M = _v.rescale_extreme(_v.as_real_array(M, "M"))  # scale-invariant: exact rescaling
     fro = float(np.einsum("ij,ij->", M, M))
     if fro == 0.0:
         raise ValueError("w_error is undefined for a zero matrix (||M||_F = 0)")
@@ -314,7 +314,8 @@ def w_error_curve(M, ds, *, seed: int = 0) -> np.ndarray:
     """
     ds = np.array([_v.check_rank(int(d), "d") for d in np.atleast_1d(ds)])
     if scipy.sparse.issparse(M):
-        M = scipy.sparse.csr_matrix(M, dtype=np.float64)
+        M = scipy.sparse.csr_matrix(M, dtype=np.float64, copy=True)
+        M.data = _v.rescale_extreme(M.data)
         fro = float(np.sum(M.data**2))
         small = min(M.shape)
         kmax = int(min(ds.max(), small))
@@ -328,7 +329,7 @@ def w_error_curve(M, ds, *, seed: int = 0) -> np.ndarray:
                 scipy.sparse.linalg.svds(M, k=kmax, return_singular_vectors=False, v0=v0)
             )[::-1]
     else:
-        M = np.asarray(M, dtype=np.float64)
+        M = _v.rescale_extreme(_v.as_real_array(M, "M"))
         fro = float(np.einsum("ij,ij->", M, M))
         top = top_singular_values(M, int(min(ds.max(), min(M.shape))) or 1).values
     if fro == 0.0:

@@ -37,15 +37,34 @@ def centring_matrix_apply(M: np.ndarray) -> np.ndarray:
     return M - M.mean(axis=1, keepdims=True)
 
 
+def _probs_and_logs(logp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(exp(logp), logp)`` with ``logp = -inf`` where the probability underflows to 0
+    (logit spreads beyond about 745): such entries are zeros of the target, consistently."""
+    p = np.exp(logp)
+    if not p.all():
+        logp = np.where(p > 0, logp, -np.inf)
+    return p, logp
+
+
 DENSE_LIMIT = 2**26  # entries of P a non-dense target may materialise (512 MB in float64)
 _BLOCK_ENTRIES = 2**22  # entries per row block when iterating (32 MB in float64)
 
 
+def _freeze(*arrays) -> None:
+    """Make arrays the target owns read-only (a caller cannot change a target's rows)."""
+    for a in arrays:
+        if a is not None:
+            a.setflags(write=False)
+
+
 @dataclass(frozen=True)
 class _DenseStorage:
-    probs: np.ndarray  # (N, V) float64, rows on the simplex
+    probs: np.ndarray  # (N, V) float64, rows on the simplex; owned, read-only
     log_probs: np.ndarray  # (N, V) float64, -inf where probs == 0
     name = "dense"
+
+    def __post_init__(self):
+        _freeze(self.probs, self.log_probs)
 
     @property
     def shape(self):
@@ -68,8 +87,11 @@ class _DenseStorage:
 
 @dataclass(frozen=True)
 class _SparseStorage:
-    probs: object  # scipy.sparse.csr_matrix (N, V), float64, rows on the simplex
+    probs: object  # scipy.sparse.csr_matrix (N, V), float64, rows on the simplex; owned
     name = "sparse"
+
+    def __post_init__(self):
+        _freeze(self.probs.data, self.probs.indices, self.probs.indptr)
 
     @property
     def shape(self):
@@ -95,10 +117,13 @@ class _SparseStorage:
 
 @dataclass(frozen=True)
 class _FactoredStorage:
-    features: np.ndarray  # X, (N, D) float64
+    features: np.ndarray  # X, (N, D) float64; owned, read-only
     head: np.ndarray  # W, (V, D) float64
     head_bias: np.ndarray | None  # b, (V,) or None
     name = "factored"
+
+    def __post_init__(self):
+        _freeze(self.features, self.head, self.head_bias)
 
     @property
     def shape(self):
@@ -109,16 +134,66 @@ class _FactoredStorage:
         return Z + self.head_bias if self.head_bias is not None else Z
 
     def block(self, sl):
-        logp = log_softmax(self.logits(sl))
-        return np.exp(logp), logp
+        return _probs_and_logs(log_softmax(self.logits(sl)))
 
     def full_support(self):
-        return True
+        return None  # known after a pass over the rows (Target.has_full_support)
 
     def content(self):
         return tuple(a for a in (self.features, self.head, self.head_bias) if a is not None)
 
     support = _DenseStorage.support
+
+
+def _owned_csr(P):
+    """A canonical float64 CSR copy of the scipy.sparse matrix ``P`` (duplicates summed,
+    explicit zeros dropped); ``P`` itself is left as it was."""
+    from scipy import sparse
+
+    if not sparse.issparse(P):
+        raise _v.ArgumentTypeError(
+            f"P must be a scipy.sparse matrix; got {type(P).__name__} (use from_probs for arrays)"
+        )
+    if P.dtype.kind not in "biuf":
+        raise _v.ArgumentTypeError(
+            f"P must hold real numbers; got dtype {P.dtype}"
+            + (
+                " (pass P.real if the imaginary part is rounding noise)"
+                if P.dtype.kind == "c"
+                else ""
+            )
+        )
+    M = sparse.csr_matrix(P, dtype=np.float64, copy=True)
+    M.sum_duplicates()
+    M.eliminate_zeros()
+    return M
+
+
+def _check_sparse_entries(M) -> None:
+    """Raise at the first non-finite or negative stored entry of the CSR matrix ``M``."""
+    for bad, what in ((~np.isfinite(M.data), "a non-finite entry"), (M.data < 0, "")):
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            i = int(np.searchsorted(M.indptr, k, side="right") - 1)
+            what = what or f"a negative probability {float(M.data[k])!r}"
+            raise ValueError(f"P has {what} at row {i}, column {int(M.indices[k])}")
+
+
+def _normalised_csr(M, sums: np.ndarray):
+    """``diag(1/sums) M`` (rows divided by their sums, every sum > 0), with the rows whose
+    sum overflows or is subnormal divided through their largest entry first."""
+    rows = np.repeat(np.arange(M.shape[0]), np.diff(M.indptr))
+    with np.errstate(divide="ignore"):
+        inv = 1.0 / sums
+    out = M.copy()
+    out.data = M.data * inv[rows]
+    bad = ~np.isfinite(inv) | ~np.isfinite(sums) | (sums < np.finfo(np.float64).tiny)
+    if bad.any():
+        dense = _v.normalise_rows(M[bad].toarray(), sums[bad, None])
+        for k, i in enumerate(np.flatnonzero(bad)):
+            lo, hi = M.indptr[i], M.indptr[i + 1]
+            out.data[lo:hi] = dense[k, M.indices[lo:hi]]
+    return out
 
 
 class Target:
@@ -148,7 +223,7 @@ class Target:
         w.setflags(write=False)
         self._weights = w
         self._bias = bool(bias)
-        self._full_support = storage.full_support()
+        self._full_support = storage.full_support()  # None: computed on first use
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -175,7 +250,8 @@ class Target:
             Non-finite or negative entries, rows not summing to 1, wrong shape, empty input,
             ``V < 2``, or invalid weights; the message names the row/column.
         """
-        arr = _v.as_float_matrix(P, "P")
+        bias, normalize = _v.check_bool(bias, "bias"), _v.check_bool(normalize, "normalize")
+        arr = _v.as_float_matrix(P, "P", copy=True)
         _v.check_finite(arr, "P")
         if normalize:
             neg = arr < 0
@@ -184,12 +260,13 @@ class Target:
                 raise ValueError(
                     f"P has a negative probability {float(arr[i, j])!r} at row {i}, column {j}"
                 )
-            sums = arr.sum(axis=1, keepdims=True)
+            with np.errstate(over="ignore"):  # inf sums are rescaled in normalise_rows
+                sums = arr.sum(axis=1, keepdims=True)
             if (sums <= 0).any():
                 i = int(np.argmax(sums[:, 0] <= 0))
                 raise ValueError(f"P row {i} sums to 0; cannot normalise an all-zero row")
-            arr = arr / sums
-        _v.check_probability_rows(arr, "P")
+            arr = _v.normalise_rows(arr, sums)
+        _v.check_probability_rows(arr, "P", source_dtype=getattr(P, "dtype", None))
         w = _v.as_weights(weights, arr.shape[0], normalize=normalize)
         with np.errstate(divide="ignore"):
             logp = np.log(arr)
@@ -199,14 +276,17 @@ class Target:
     def from_logits(cls, Z, weights=None, bias: bool = False, normalize: bool = False) -> Target:
         """Target ``p_i = softmax(z_i)`` from finite logits ``Z`` of shape (N, V).
 
-        Log-probabilities are kept as ``log_softmax(Z)`` (exact even where ``p_ij``
-        underflows), so the target has full support. ``normalize`` applies to the weights.
+        Log-probabilities are kept as ``log_softmax(Z)``, exact wherever ``p_ij`` is a
+        positive float64. Where ``p_ij`` underflows to 0 (a logit more than about 745 below
+        its row's largest), the entry is a zero of the target: ``log_probs`` is ``-inf``
+        there and the target does not have full support (``bounds`` then uses Lemma R and
+        Theorem U'). ``normalize`` applies to the weights.
         """
+        bias, normalize = _v.check_bool(bias, "bias"), _v.check_bool(normalize, "normalize")
         arr = _v.as_float_matrix(Z, "Z")
         _v.check_finite(arr, "Z")
         w = _v.as_weights(weights, arr.shape[0], normalize=normalize)
-        logp = log_softmax(arr)
-        return cls(_DenseStorage(np.exp(logp), logp), w, bias)
+        return cls(_DenseStorage(*_probs_and_logs(log_softmax(arr))), w, bias)
 
     @classmethod
     def from_sparse(cls, P, weights=None, bias: bool = False, normalize: bool = False) -> Target:
@@ -216,39 +296,22 @@ class Target:
         ``normalize=True``, which divides each row by its sum: pass counts that way).
         Stored as CSR; zeros are off the support.
         """
-        from scipy import sparse
-
-        if not sparse.issparse(P):
-            raise ValueError(
-                f"P must be a scipy.sparse matrix; got {type(P).__name__} "
-                "(use from_probs for arrays)"
-            )
-        M = sparse.csr_matrix(P, dtype=np.float64)
-        M.sum_duplicates()
-        M.eliminate_zeros()
+        bias, normalize = _v.check_bool(bias, "bias"), _v.check_bool(normalize, "normalize")
+        M = _owned_csr(P)
         n, v = M.shape
         if n == 0 or v == 0:
             raise ValueError(f"P is empty (shape {M.shape})")
         if v < 2:
             raise ValueError(f"P needs at least 2 columns (tokens); got {v}")
-        if not np.isfinite(M.data).all():
-            k = int(np.flatnonzero(~np.isfinite(M.data))[0])
-            i = int(np.searchsorted(M.indptr, k, side="right") - 1)
-            raise ValueError(f"P has a non-finite entry at row {i}, column {int(M.indices[k])}")
-        if (M.data < 0).any():
-            k = int(np.flatnonzero(M.data < 0)[0])
-            i = int(np.searchsorted(M.indptr, k, side="right") - 1)
-            raise ValueError(
-                f"P has a negative probability {float(M.data[k])!r} at row {i}, "
-                f"column {int(M.indices[k])}"
-            )
-        sums = np.asarray(M.sum(axis=1)).ravel()
+        _check_sparse_entries(M)
+        with np.errstate(over="ignore"):  # inf sums are rescaled in _normalised_csr
+            sums = np.asarray(M.sum(axis=1)).ravel()
         if normalize:
             if (sums <= 0).any():
                 raise ValueError(
                     f"P row {int(np.argmax(sums <= 0))} sums to 0; cannot normalise an all-zero row"
                 )
-            M = sparse.csr_matrix(sparse.diags(1.0 / sums) @ M)
+            M = _normalised_csr(M, sums)
         else:
             bad = np.flatnonzero(np.abs(sums - 1.0) > _v.ROW_SUM_ATOL)
             if bad.size:
@@ -283,8 +346,9 @@ class Target:
         weights, bias, normalize
             As in :meth:`from_probs` (``bias`` is the *student* head's free bias).
         """
-        X = _v.as_float_matrix(features, "features", min_columns=1)
-        W = _v.as_float_matrix(head, "head", min_columns=1)
+        bias, normalize = _v.check_bool(bias, "bias"), _v.check_bool(normalize, "normalize")
+        X = _v.as_float_matrix(features, "features", min_columns=1, copy=True)
+        W = _v.as_float_matrix(head, "head", min_columns=1, copy=True)
         _v.check_finite(X, "features")
         _v.check_finite(W, "head")
         if X.shape[1] != W.shape[1]:
@@ -295,7 +359,7 @@ class Target:
             raise ValueError(f"the head needs at least 2 rows (tokens); got {W.shape[0]}")
         b = None
         if head_bias is not None:
-            b = np.asarray(head_bias, dtype=np.float64).ravel()
+            b = np.array(_v.as_real_array(head_bias, "head_bias"), dtype=np.float64).ravel()
             if b.shape != (W.shape[0],) or not np.isfinite(b).all():
                 raise ValueError(
                     f"head_bias must be finite with shape ({W.shape[0]},); "
@@ -384,10 +448,13 @@ class Target:
 
     @property
     def sparse_probs(self):
-        """The CSR matrix of a sparse target; ValueError otherwise."""
+        """The CSR matrix of a sparse target (read-only arrays); ValueError otherwise."""
         if self.storage != "sparse":
             raise ValueError(f"only sparse targets have sparse_probs; this one is {self.storage}")
-        return self._storage.probs
+        from scipy import sparse
+
+        P = self._storage.probs  # a new matrix over the target's read-only arrays
+        return sparse.csr_matrix((P.data, P.indices, P.indptr), shape=P.shape, copy=False)
 
     def _dense(self):
         if self.storage == "dense":
@@ -423,7 +490,10 @@ class Target:
 
     @property
     def has_full_support(self) -> bool:
-        """True iff every ``p_ij > 0`` (log-probabilities all finite)."""
+        """True iff every ``p_ij > 0`` as a float64 (log-probabilities all finite); for a
+        factored target, found on first use from :meth:`min_probs` (one pass over the rows)."""
+        if self._full_support is None:
+            self._full_support = bool((self.min_probs() > 0).all())
         return self._full_support
 
     def block_rows(self) -> int:
@@ -453,15 +523,21 @@ class Target:
         return acc / self._weights.sum()
 
     def min_probs(self) -> np.ndarray:
-        """``m_i = min_j p_ij``, shape (N,) (0 where a row has zeros), block by block."""
-        out = np.empty(self.n_contexts)
-        for sl, p, _ in self.iter_rows():
-            out[sl] = p.min(axis=1)
-        return out
+        """``m_i = min_j p_ij``, shape (N,) (0 where a row has zeros), block by block
+        (computed once per target)."""
+
+        def compute():
+            out = np.empty(self.n_contexts)
+            for sl, p, _ in self.iter_rows():
+                out[sl] = p.min(axis=1)
+            out.setflags(write=False)
+            return out
+
+        return self.cached("min_probs", compute).copy()
 
     def columns(self, tokens) -> tuple[np.ndarray, np.ndarray]:
         """``(P[:, S], log P[:, S])`` for a token subset ``S``, block by block."""
-        S = np.asarray(tokens, dtype=np.int64)
+        S = _v.as_index_array(tokens, "tokens", self.vocab_size)
         P = np.empty((self.n_contexts, S.size))
         L = np.empty((self.n_contexts, S.size))
         for sl, p, lp in self.iter_rows():
@@ -470,7 +546,7 @@ class Target:
 
     def with_bias(self, bias: bool) -> Target:
         """The same distributions and weights, with the head's bias switched on or off."""
-        return Target(self._storage, self._weights, bias)
+        return Target(self._storage, self._weights, _v.check_bool(bias, "bias"))
 
     def with_weights(self, weights) -> Target:
         """The same distributions with other (validated, summing to 1) context weights."""
@@ -484,7 +560,7 @@ class Target:
         ``chunk_size`` defaults to :meth:`block_rows`.
         """
         n = self.n_contexts
-        chunk = chunk_size or self.block_rows()
+        chunk = _v.check_optional_int(chunk_size, "chunk_size", minimum=1) or self.block_rows()
         for start in range(0, n, chunk):
             sl = slice(start, min(n, start + chunk))
             yield (sl, *self._storage.block(sl))
@@ -530,8 +606,10 @@ class Target:
 
         ``H`` (N, k), ``W`` (V, k), ``b`` (V,) or None; same value as ``gap(H @ W.T + b)``.
         """
-        H = np.asarray(H, dtype=np.float64)
-        W = np.asarray(W, dtype=np.float64)
+        H, W = _v.as_real_array(H, "H"), _v.as_real_array(W, "W")
+        b = None if b is None else _v.as_real_array(b, "b")
+        if b is not None and b.shape != (self.vocab_size,):
+            raise ValueError(f"b must have shape ({self.vocab_size},); got {b.shape}")
         if (
             H.ndim != 2
             or W.ndim != 2
@@ -546,7 +624,7 @@ class Target:
         for sl, p, logp in self.iter_rows():
             Z = H[sl] @ W.T
             if b is not None:
-                Z = Z + np.asarray(b, dtype=np.float64)
+                Z = Z + b
             if not np.isfinite(Z).all():
                 raise ValueError("the head's logits are not finite")
             logq = log_softmax(Z)
@@ -601,8 +679,8 @@ class Target:
             With ``vocab_size = |S|``, weights ``pi_i p_i(S)`` **not renormalised** (chain rule
             of KL, theory.md §2 Lemma R: ``G*(d; P) >= G*(d; restricted)``), same ``bias``.
         """
-        S = np.unique(np.asarray(tokens, dtype=np.int64))
-        if S.size < 2 or S[0] < 0 or S[-1] >= self.vocab_size:
+        S = np.unique(_v.as_index_array(tokens, "tokens", self.vocab_size))
+        if S.size < 2:
             raise ValueError(
                 f"tokens must hold >= 2 distinct ids in [0, {self.vocab_size}); got {S.size} ids"
                 + (f" spanning [{S[0]}, {S[-1]}]" if S.size else "")
@@ -612,9 +690,7 @@ class Target:
         if contexts is None:
             I = np.flatnonzero(mass > 0)
         else:
-            I = np.unique(np.asarray(contexts, dtype=np.int64))
-            if I.size and (I[0] < 0 or I[-1] >= self.n_contexts):
-                raise ValueError(f"contexts must be ids in [0, {self.n_contexts})")
+            I = np.unique(_v.as_index_array(contexts, "contexts", self.n_contexts))
             if (mass[I] <= 0).any():
                 raise ValueError("every chosen context must put positive mass on the token subset")
         if I.size == 0:

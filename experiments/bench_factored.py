@@ -45,7 +45,8 @@ def main(argv=None):
     p.add_argument("--slice", type=int, default=5_000)
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
-    torch.set_num_threads(os.cpu_count() or 1)
+    # every core, unless OMP_NUM_THREADS says otherwise (on a shared machine, say)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count() or 1)
     W, head_name = head_matrix(0)
     rng = np.random.default_rng(1)
     X = rng.standard_normal((args.n, W.shape[1])) * 3.0

@@ -25,7 +25,9 @@ below 10 can be settled by a cap above ``10 t_solve``); ``--baselines paper --lr
 runs one baseline at chosen learning rates (to afford such caps); ``--repeat K`` measures
 each configuration K times back to back and prints the median ratio (timings on a shared
 machine vary by about ±20% between identical runs, and one ``solve`` at 512 x 512, d = 8
-lasts under a second).
+lasts under a second); ``--steps K`` runs Adam K steps per learning rate and ``solve`` to
+convergence, with no time cap, so that every number but the timings is the same on any
+machine (the tests use it).
 Torch is warmed up before anything is timed (:func:`warm_up`).
 Results kept in ``experiments/results/`` (``.log`` = the printed lines):
 ``bench_solver.json`` (this script as it stands), ``bench_solver_paper_long.json``
@@ -73,17 +75,22 @@ def paper_init(target, d, seed=0):
     )
 
 
-def run_adam(target, H0, W0, lr, cap_s, offset_s=0.0):
+def run_adam(target, H0, W0, lr, cap_s, offset_s=0.0, *, max_steps=None, clock=time.perf_counter):
     """Full-batch Adam on (H, W); returns [(seconds, gap)] every 10 steps, clock starting at
-    ``offset_s`` (the time it took to compute the start, if any)."""
+    ``offset_s`` (the time it took to compute the start, if any). Stops at ``cap_s`` seconds
+    of ``clock`` (None: no cap) or after ``max_steps`` steps (None: no limit)."""
+    if cap_s is None and max_steps is None:
+        raise ValueError("run_adam needs a time cap or a step limit")
     obj = GapObjective(target, torch.device("cpu"), torch.float64)
     H = torch.tensor(H0, requires_grad=True)
     W = torch.tensor(W0, requires_grad=True)
     opt = torch.optim.Adam([H, W], lr=lr)
-    t0 = time.perf_counter()
+    t0 = clock()
     hist = []
     step = 0
-    while time.perf_counter() - t0 + offset_s < cap_s:
+    while (cap_s is None or clock() - t0 + offset_s < cap_s) and (
+        max_steps is None or step < max_steps
+    ):
         with torch.no_grad():
             val, gH, gW, _ = obj.value_and_grad(H, W, None)
         if not torch.isfinite(val):
@@ -92,7 +99,7 @@ def run_adam(target, H0, W0, lr, cap_s, offset_s=0.0):
         opt.step()
         step += 1
         if step % 10 == 0:
-            hist.append((time.perf_counter() - t0 + offset_s, float(val)))
+            hist.append((clock() - t0 + offset_s, float(val)))
     return hist
 
 
@@ -101,9 +108,9 @@ def warm_up():
     torch's one-off start-up costs (thread pool, first kernels) inside its clock: they are a
     visible share of a one-second run."""
     t = make_target(64, 64, seed=1)
-    bn.solve(t, 4, init="svd")
+    bn.solve(t, 4, init="svd", max_iter=20)
     H0, W0 = paper_init(t, 4)
-    run_adam(t, H0, W0, 1e-2, 0.2)
+    run_adam(t, H0, W0, 1e-2, None, max_steps=50)
 
 
 def time_to(hist, goal):
@@ -119,20 +126,26 @@ def best_of(hist):
 
 
 def compare(solve_hist, adam_hists, g_ref, cap):
-    """Ratios of one Adam baseline (``{lr: history}``) against ``solve``."""
+    """Ratios of one Adam baseline (``{lr: history}``) against ``solve``.
+
+    ``cap``: Adam's time cap in seconds; None when Adam ran a number of steps instead, and
+    then the longest Adam run's last record stands for it in the lower bound."""
     goal = g_ref + ACCURACY
     t_solve = time_to(solve_hist, goal)
     t_adam = {lr: time_to(h, goal) for lr, h in adam_hists.items()}
     reached = [t for t in t_adam.values() if t is not None]
     best_adam = min(reached) if reached else None
     ratio = best_adam / t_solve if (best_adam is not None and t_solve) else None
-    lower = cap / t_solve if (ratio is None and t_solve) else None
-    adam_best_gap = min(best_of(h) for h in adam_hists.values())
-    level = adam_best_gap + ACCURACY
-    # an Adam run shorter than its first record (10 steps) has no point: no level then
-    levels = [t for t in (time_to(h, level) for h in adam_hists.values()) if t is not None]
-    t_adam_level = min(levels) if levels else None
-    t_solve_level = time_to(solve_hist, level)
+    if cap is None:
+        cap = max((h[-1][0] for h in adam_hists.values() if h), default=None)
+    lower = cap / t_solve if (ratio is None and t_solve and cap is not None) else None
+    # a baseline that recorded nothing (no learning rate, or every run shorter than its
+    # first record, 10 steps) has no best gap and no equal-accuracy level
+    adam_best_gap = min((best_of(h) for h in adam_hists.values()), default=float("inf"))
+    level = adam_best_gap + ACCURACY if np.isfinite(adam_best_gap) else None
+    levels = [] if level is None else [time_to(h, level) for h in adam_hists.values()]
+    t_adam_level = min((t for t in levels if t is not None), default=None)
+    t_solve_level = None if level is None else time_to(solve_hist, level)
     return dict(
         adam_seconds_to_goal={str(k): t for k, t in t_adam.items()},
         adam_best_gap={str(k): best_of(h) for k, h in adam_hists.items()},
@@ -151,7 +164,8 @@ def describe(name, c, cap):
     if c["ratio_adam_over_solve"] is not None:
         r = f"{c['ratio_adam_over_solve']:.1f}x"
     elif c["ratio_lower_bound"] is not None:
-        r = f"> {c['ratio_lower_bound']:.1f}x (no lr reached it within {cap:.0f} s)"
+        within = "the step limit" if cap is None else f"{cap:.0f} s"
+        r = f"> {c['ratio_lower_bound']:.1f}x (no lr reached it within {within})"
     else:
         r = "n/a"
     eq = c["ratio_at_equal_accuracy"]
@@ -189,6 +203,13 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true")
     p.add_argument("--cap", type=float, default=None, help="Adam seconds per learning rate")
     p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="Adam steps per learning rate instead of a time cap, and no time budget for "
+        "solve: rows that do not depend on the machine's speed (tests)",
+    )
+    p.add_argument(
         "--out", default=None, help="JSON file of rows (written after each configuration; resumes)"
     )
     p.add_argument(
@@ -217,6 +238,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.repeat < 1:
         p.error(f"--repeat wants a positive integer; got {args.repeat}")
+    if args.steps is not None and args.steps < 1:
+        p.error(f"--steps wants a positive integer; got {args.steps}")
     try:
         lrs = [float(x) for x in args.lrs.split(",")]
         assert lrs and all(lr > 0 for lr in lrs)
@@ -225,7 +248,8 @@ def main(argv=None):
     baselines = args.baselines.split(",")
     if not baselines or any(b not in ("paper", "warm") for b in baselines):
         p.error(f"--baselines wants paper, warm or paper,warm; got {args.baselines!r}")
-    torch.set_num_threads(os.cpu_count() or 1)
+    # every core, unless OMP_NUM_THREADS says otherwise (on a shared machine, say)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count() or 1)
     configs = (
         [(512, 512, 8)]
         if args.quick
@@ -248,18 +272,22 @@ def main(argv=None):
             continue
         target = make_target(n, v)
         cap = args.cap or (20.0 if args.quick else (60.0 if n * v < 1e6 else 240.0))
-        sol = bn.solve(target, d, tol=1e-9, init="svd", max_iter=100000, max_seconds=4 * cap)
+        if args.steps is not None:
+            cap = None
+        budget = None if cap is None else 4 * cap
+        sol = bn.solve(target, d, tol=1e-9, init="svd", max_iter=100000, max_seconds=budget)
         t = time.perf_counter()
         H0, W0, _ = svd_start(target, d)
         svd_seconds = time.perf_counter() - t
         runs = {}
+        steps = dict(max_steps=args.steps)
         if "warm" in baselines:
             runs["warm"] = {
-                lr: run_adam(target, H0, W0, lr, cap, offset_s=svd_seconds) for lr in lrs
+                lr: run_adam(target, H0, W0, lr, cap, offset_s=svd_seconds, **steps) for lr in lrs
             }
         if "paper" in baselines:
             Hp, Wp = paper_init(target, d)
-            runs["paper"] = {lr: run_adam(target, Hp, Wp, lr, cap) for lr in lrs}
+            runs["paper"] = {lr: run_adam(target, Hp, Wp, lr, cap, **steps) for lr in lrs}
         g_ref = min([sol.gap] + [best_of(h) for hists in runs.values() for h in hists.values()])
         row = dict(
             N=n,

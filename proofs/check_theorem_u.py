@@ -1,6 +1,7 @@
 """Checks for proofs/theorem_u.md."""
 
 import numpy as np
+import pytest
 import sympy as sp
 
 import bottleneck as bn
@@ -31,6 +32,7 @@ def check_quadratic_constant_sharp():
         assert exact / bound > 1 - eps**2  # ratio -> 1: the constant 1/4 cannot be lowered
 
 
+@pytest.mark.slow
 def check_u_numeric():
     """Numerical: U_trunc <= T/4, U_trunc <= sqrt(2 T), solver <= U_trunc (targets of several
     shapes)."""

@@ -106,3 +106,99 @@ def stored_targets(draw):
 
         return bn.Target.from_sparse(sparse.csr_matrix(t.probs), weights=t.weights, bias=bias)
     return t
+
+
+# -- malformed input: what a user may pass by mistake (each draw is invalid by construction)
+#: Kinds of malformed matrices; the first group is invalid as logits too, the rest only as
+#: probabilities (negative entries and rows off the simplex are fine logits).
+BAD_FOR_ANY_MATRIX = (
+    "nan",
+    "inf",
+    "one_dimensional",
+    "three_dimensional",
+    "no_rows",
+    "no_columns",
+    "complex",
+    "masked",
+    "strings",
+    "ragged",
+    "none",
+    "scalar",
+    "sparse",
+    "object_with_none",
+)
+BAD_FOR_PROBABILITIES = ("negative", "row_sum_off")
+
+
+@st.composite
+def malformed_matrices(draw, kinds=BAD_FOR_ANY_MATRIX + BAD_FOR_PROBABILITIES, min_columns=2):
+    """``(kind, value)``: an (N, V) probability matrix spoiled in one way."""
+    from scipy import sparse
+
+    kind = draw(st.sampled_from(kinds))
+    n, v = draw(st.integers(1, 5)), draw(st.integers(max(2, min_columns), 6))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    P = rng.dirichlet(np.ones(v), size=n)
+    i, j = draw(st.integers(0, n - 1)), draw(st.integers(0, v - 1))
+    spoil = {
+        "nan": lambda: _with(P, i, j, np.nan),
+        "inf": lambda: _with(P, i, j, draw(st.sampled_from([np.inf, -np.inf]))),
+        "negative": lambda: _with(P, i, j, -draw(st.floats(1e-300, 1e3))),
+        "row_sum_off": lambda: _scaled_row(P, i, draw(st.sampled_from([1e-6, 0.5, 10.0]))),
+        "one_dimensional": lambda: P[0],
+        "three_dimensional": lambda: P[None],
+        "no_rows": lambda: np.zeros((0, v)),
+        "no_columns": lambda: np.zeros((n, 0)),
+        "complex": lambda: P + 1j * draw(st.sampled_from([0.0, 1e-3])),
+        "masked": lambda: np.ma.masked_array(P, mask=P < P.mean()),
+        "strings": lambda: P.astype(str),
+        "ragged": lambda: [list(P[0]), list(P[0][:-1])],
+        "none": lambda: None,
+        "scalar": lambda: 0.5,
+        "sparse": lambda: sparse.csr_matrix(P),
+        "object_with_none": lambda: _with(P.astype(object), i, j, None),
+    }
+    return kind, spoil[kind]()
+
+
+def _with(P, i, j, value):
+    P = P.copy()
+    P[i, j] = value
+    return P
+
+
+def _scaled_row(P, i, factor):
+    P = P.copy()
+    P[i] *= 1.0 + factor
+    return P
+
+
+@st.composite
+def malformed_weights(draw, n: int):
+    """Context weights for ``n`` contexts spoiled in one way (invalid with or without
+    ``normalize``)."""
+    w = np.full(n, 1.0 / n)
+    kind = draw(
+        st.sampled_from(["shape", "zero", "negative", "nan", "inf", "strings", "complex", "2-D"])
+    )
+    return {
+        "shape": lambda: np.full(n + 1, 1.0 / (n + 1)),
+        "zero": lambda: _with(w[None], 0, n - 1, 0.0)[0],
+        "negative": lambda: _with(w[None], 0, 0, -0.5)[0],
+        "nan": lambda: _with(w[None], 0, 0, np.nan)[0],
+        "inf": lambda: _with(w[None], 0, 0, np.inf)[0],
+        "strings": lambda: w.astype(str),
+        "complex": lambda: w + 0.5j,
+        "2-D": lambda: w[None],
+    }[kind]()
+
+
+#: Values that are not a bool (a string "False" is truthy, 0/1 are not flags).
+malformed_flags = st.sampled_from(["False", "True", "", 0, 1, 1.0, None, [True], "no"])
+
+#: Values that are not a rank (an integer >= 0).
+malformed_ranks = st.one_of(
+    st.integers(max_value=-1),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["2", None, True, False, [1], np.float64(2.0), 2 + 0j]),
+)

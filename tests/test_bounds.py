@@ -228,3 +228,57 @@ def test_bounds_from_any_spectrum_are_ordered_and_monotone(s, d):
     w = np.full(3, 1 / 3)
     with_l = bn.bounds_from_spectrum(s, d, weights=w, min_probs=np.full(3, 0.1))
     assert le(with_l.lower, with_l.upper)
+
+
+@given(
+    s=singular_value_arrays(),
+    d=st.integers(0, 12),
+    m=st.floats(1e-12, 0.5),
+    w=st.lists(st.floats(1e-6, 1.0), min_size=1, max_size=4),
+)
+def test_consistent_constants_never_put_the_lower_bound_above_the_upper(s, d, m, w):
+    """``min_probs <= 1/2`` (any V >= 2) and weights summing to at most 1, as for every
+    target: Theorem L stays below Theorem U whatever the spectrum."""
+    w = np.asarray(w) / max(1.0, float(np.sum(w)))
+    out = bn.bounds_from_spectrum(s, d, weights=w, min_probs=np.full(w.size, m))
+    assert np.isfinite(out.lower) and le(out.lower, out.upper)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(weights=[1.0], min_probs=[1.0]), r"min_probs\[0\] = 1.0 > 1/V"),
+        (dict(weights=[1.0], min_probs=[0.3], vocab_size=4), r"> 1/V = 0.25: .*vocab_size = 4"),
+        (dict(weights=[10.0], min_probs=[0.5]), r"weights sum to 10.0 > 1"),
+        (dict(weights=[1.0], min_probs=[0.5], bias="no"), r"bias must be True or False"),
+        (dict(weights=[1.0], min_probs=[0.5], vocab_size=2.0), r"vocab_size must be an integer"),
+    ],
+)
+def test_bounds_from_spectrum_rejects_constants_no_target_has(kwargs, match):
+    """Such constants put Theorem L above Theorem U: ``min_probs=[1.0]`` gave lower
+    4.98e-5 > upper 2.5e-5 here, ``weights=[100]`` lower 151.8 > upper 70.7 for the spectrum
+    (100, 50)."""
+    with pytest.raises(ValueError, match=match):
+        bn.bounds_from_spectrum([1.0, 0.01], 1, **kwargs)
+
+
+def test_bounds_rejects_solver_values_of_another_problem():
+    t, _ = bn.targets.synthetic(8, 6, "power", decay=0.7, scale=3.0, seed=1)
+    other, _ = bn.targets.synthetic(9, 6, "power", decay=0.7, scale=3.0, seed=1)
+    sol2 = bn.solve(t, 2, max_iter=20)
+    assert bn.bounds(t, 3, solution=sol2).details["solver"].value == sol2.gap  # rank 2 <= 3
+    with pytest.raises(ValueError, match=r"rank d = 2 > 1"):
+        bn.bounds(t, 1, solution=sol2)
+    with pytest.raises(ValueError, match="another target"):
+        bn.bounds(other, 2, solution=sol2)
+    with_bias = bn.solve(t, 2, bias=True, max_iter=20)
+    with pytest.raises(ValueError, match="bias row"):
+        bn.bounds(t, 2, solution=with_bias)
+    assert bn.bounds(t.with_bias(True), 2, solution=with_bias).upper <= with_bias.gap
+    for bad, error in [(float("nan"), ValueError), ("0.1", TypeError), (-1.0, ValueError)]:
+        with pytest.raises(error, match="fisher_estimate"):
+            bn.bounds(t, 2, fisher_estimate=bad)
+    with pytest.raises(TypeError, match="solution must be a Solution"):
+        bn.bounds(t, 2, solution=0.1)
+    with pytest.raises(TypeError, match="solve must be True or False"):
+        bn.bounds(t, 2, solve="False")

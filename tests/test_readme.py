@@ -28,3 +28,15 @@ def test_readme_example_output_is_current():
     with contextlib.redirect_stdout(buf):
         exec(compile(code, "README.md", "exec"), {})
     assert buf.getvalue().strip() == shown.strip()
+
+
+def test_readme_tells_the_truth_about_test_markers():
+    """The markers README names are declared, carried by tests, and the fast path is
+    ``-m "not slow"``."""
+    readme = (ROOT / "README.md").read_text()
+    assert '-m "not slow"' in readme
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    sources = [p.read_text() for p in [*ROOT.glob("tests/**/*.py"), *ROOT.glob("proofs/*.py")]]
+    for marker in ("slow", "realdata"):
+        assert f"`{marker}`" in readme and f'"{marker}:' in pyproject, marker
+        assert any(f"pytest.mark.{marker}" in text for text in sources), marker

@@ -174,3 +174,20 @@ def test_tail_of_any_matrix_is_the_sum_of_its_small_squared_singular_values(M, d
     assert T == pytest.approx(float(np.sum(s[d:] ** 2)), rel=1e-9, abs=1e-12 * max(fro, 1.0))
     if d < s.size:
         assert sp.tail_from_top(s[: d + 1], fro, d) >= s[d] ** 2 * (1 - 1e-12)
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-170, 1e170, 1e300])
+def test_w_error_is_scale_invariant_at_extreme_scales(scale):
+    """Before: 'zero matrix' at 1e-300 (||M||_F^2 underflowed), NaN at 1e300 (overflow)."""
+    M = np.random.default_rng(2).standard_normal((6, 4))
+    for d in range(5):
+        assert bn.w_error(scale * M, d) == pytest.approx(bn.w_error(M, d), rel=1e-12, abs=1e-15)
+    curve = bn.spectrum.w_error_curve(scale * M, [0, 1, 2])
+    np.testing.assert_allclose(curve, bn.spectrum.w_error_curve(M, [0, 1, 2]), rtol=1e-12)
+    S = sparse.csr_matrix(M)
+    before = S.data.copy()
+    sparse_curve = bn.spectrum.w_error_curve(scale * S, [0, 1, 2])
+    np.testing.assert_allclose(sparse_curve, curve, rtol=1e-10)
+    np.testing.assert_array_equal(S.data, before)
+    with pytest.raises(TypeError, match="complex"):
+        bn.w_error(M + 1j, 1)

@@ -56,11 +56,27 @@ def test_centred_log_probs_and_bias_centring():
     np.testing.assert_allclose(At, A - A.mean(axis=0), rtol=0, atol=1e-15)
 
 
-def test_from_logits_keeps_exact_log_probs_under_underflow():
-    Z = np.array([[0.0, -800.0]])
-    t = bn.Target.from_logits(Z)
-    assert t.has_full_support
-    assert t.log_probs[0, 1] == pytest.approx(-800.0, rel=1e-15)
+def test_from_logits_keeps_exact_log_probs_down_to_underflow():
+    t = bn.Target.from_logits(np.array([[0.0, -700.0, 1.0]]))
+    assert t.has_full_support and t.min_probs()[0] > 0
+    assert t.log_probs[0, 1] == pytest.approx(-701.0 - math.log1p(math.exp(-1.0)), rel=1e-15)
+
+
+@pytest.mark.parametrize("storage", ["dense", "factored"])
+def test_underflowing_probabilities_are_zeros_consistently(storage):
+    """A logit 800 below its row's maximum gives p = 0 in float64: the target has a zero
+    there (log_probs -inf, no full support), and bounds take the with-zeros path."""
+    Z = np.array([[0.0, -800.0, 1.0], [0.5, 0.0, -0.5], [1.0, 2.0, 0.0]])
+    if storage == "dense":
+        t = bn.Target.from_logits(Z)
+    else:
+        t = bn.Target.from_factors(Z, np.eye(3))
+    assert not t.has_full_support and t.min_probs()[0] == 0.0
+    assert t.log_probs[0, 1] == -np.inf and np.isfinite(t.log_probs[1:]).all()
+    np.testing.assert_array_equal(t.support().toarray()[0], [1, 0, 1])
+    s = bn.bounds(t, 1)
+    assert 0.0 <= s.lower <= s.upper and np.isfinite(s.upper)
+    assert s.lower <= bn.solve(t, 1, max_iter=50).gap + 1e-12
 
 
 def test_restrict_chain_rule():
@@ -232,3 +248,54 @@ def test_logits_are_their_own_optimum(Z):
     assert t.gap(Z) == pytest.approx(0.0, abs=1e-13)
     assert t.gap(Z - Z[:, :1]) == pytest.approx(0.0, abs=1e-12)
     assert t.entropy() >= -1e-15
+
+
+# ------------------------------------------------------------------ targets own their data
+def test_changing_the_callers_arrays_changes_no_target():
+    """Every constructor keeps its own read-only copy: writing into the arrays passed in
+    afterwards changes neither the target's numbers nor a cached spectrum or bound."""
+    rng = np.random.default_rng(3)
+    P = rng.dirichlet(np.ones(6), size=5)
+    Z = rng.standard_normal((5, 6))
+    X, W, b = rng.standard_normal((30, 4)), rng.standard_normal((20, 4)), rng.standard_normal(20)
+    S = sparse.csr_matrix(P)
+    w = np.full(5, 0.2)
+    made = {
+        "probs": (bn.Target.from_probs(P, weights=w), [P, w]),
+        "logits": (bn.Target.from_logits(Z), [Z]),
+        "sparse": (bn.Target.from_sparse(S), [S.data]),
+        "factors": (bn.Target.from_factors(X, W, b), [X, W, b]),
+    }
+    before = {
+        k: (t.entropy(), bn.bounds(t, 2).lower, t.fingerprint()) for k, (t, _) in made.items()
+    }
+    for _, arrays in made.values():
+        for a in arrays:
+            a *= 30.0
+    for k, (t, _) in made.items():
+        assert (t.entropy(), bn.bounds(t, 2).lower, t.fingerprint()) == before[k], k
+    t = made["factors"][0]
+    assert bn.bounds(t, 2).lower <= bn.solve(t, 2, max_iter=100).gap + 1e-12
+
+
+def test_a_targets_arrays_are_read_only():
+    t = bn.Target.from_probs([[0.5, 0.5], [0.25, 0.75]])
+    f = bn.Target.from_factors(np.eye(3, 2), np.eye(4, 2))
+    s = bn.Target.from_sparse(sparse.csr_matrix([[0.5, 0.5], [0.0, 1.0]]))
+    for a in (t.probs, t.log_probs, t.weights, *f.factors[:2], s.sparse_probs.data):
+        with pytest.raises(ValueError, match="read-only"):
+            a[0] = 7.0
+    s.sparse_probs.data = np.zeros(3)  # rebinds the returned matrix's array, not the target's
+    assert s.entropy() == pytest.approx(math.log(2) / 2)
+
+
+def test_from_sparse_leaves_the_callers_matrix_as_it_was():
+    """Duplicates and explicit zeros are canonicalised on a copy, never in the caller's CSR."""
+    data, indices, indptr = np.array([1.0, 1.0, 0.0, 2.0]), np.array([0, 0, 1, 1]), [0, 3, 4]
+    C = sparse.csr_matrix((data, indices, indptr), shape=(2, 2))
+    snapshot = (C.data.copy(), C.indices.copy(), C.indptr.copy(), C.nnz)
+    t = bn.Target.from_sparse(C, normalize=True)
+    np.testing.assert_allclose(t.probs, [[1.0, 0.0], [0.0, 1.0]])
+    assert (C.data.tolist(), C.indices.tolist(), C.indptr.tolist(), C.nnz) == tuple(
+        x.tolist() if hasattr(x, "tolist") else x for x in snapshot
+    )

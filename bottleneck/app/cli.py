@@ -8,10 +8,12 @@ Subcommands::
     bottleneck solve FILE --d 16                    numerical optimum (certified upper bound)
     bottleneck sweep FILE --ds 1,4,16 --out DIR     bounds + solver per d, CSV and plot
     bottleneck spectrum FILE [--k 20]               singular values and tail energies of A_pi
-    bottleneck experiment NAME [ARGS...]            run experiments/NAME.py of a source checkout
+    bottleneck experiment [NAME [ARGS...]]          list, or run experiments/NAME.py
 
-Files: ``.npy``, ``.npz`` (key ``P``, ``probs``, ``logits`` or the first array) or ``.pt``
-holding an (N, V) matrix; rows are probabilities unless ``--logits``. Units: nats/token.
+Files: see :data:`FILES_HELP` (``bottleneck --help``). A user's mistake (a missing or
+unreadable file, a bad rank, an output folder that cannot be written) ends with one line
+``bottleneck COMMAND: error: ...`` on stderr and exit status 2, before any long work starts.
+Units: nats/token.
 """
 
 from __future__ import annotations
@@ -22,40 +24,116 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import check_writable_folder
 from ..bounds import bounds, bounds_from_spectrum
 from ..spectrum import centred_log_prob_spectrum
 from ..target import Target
+from .files import KEYS, InputError, load_array, probability_rows
+
+FILES_HELP = f"""\
+input files (FILE, --spectrum, --weights): .npy, .npz or .pt (read without unpickling:
+  numpy allow_pickle=False, torch weights_only=True).
+  FILE: an (N, V) matrix, contexts x tokens; rows are probabilities (each sums to 1) unless
+    --logits; --normalize divides rows (and weights) by their sums (counts). float32 or
+    float16 probabilities are accepted when rows sum to 1 within 4 sqrt(V) eps of their
+    dtype, and are then divided by their sums in float64.
+  .npz keys (and .pt dict keys), first found: FILE {", ".join(KEYS["matrix"])};
+    --spectrum {", ".join(KEYS["spectrum"])}; --weights {", ".join(KEYS["weights"])};
+    otherwise the archive's only array.
+  --weights FILE: N context weights pi_i > 0 summing to 1 (or any positive numbers with
+    --normalize); uniform without it.
+errors: one line on stderr, exit status 2."""
 
 
-def _load_matrix(path: str) -> np.ndarray:
-    p = Path(path)
-    if not p.is_file():
-        raise SystemExit(f"no such file: {path}")
-    if p.suffix == ".npy":
-        return np.load(p)
-    if p.suffix == ".npz":
-        with np.load(p) as z:
-            for key in ("P", "probs", "logits", "Z", "singular_values"):
-                if key in z:
-                    return z[key]
-            return z[z.files[0]]
-    if p.suffix == ".pt":
-        import torch
+class UsageError(ValueError):
+    """A mistake in the command line itself (reported like argparse's own errors)."""
 
-        return torch.load(p, map_location="cpu").detach().double().numpy()
-    raise SystemExit(f"unsupported file type {p.suffix!r}: use .npy, .npz or .pt")
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with errors on one line (no usage dump): exit status 2."""
+
+    def error(self, message):
+        one_line = " ".join(message.split())
+        self.exit(2, f"{self.prog}: error: {one_line} (see {self.prog} --help)\n")
+
+
+def _rank(text: str) -> int:
+    """argparse type of a rank: an integer >= 0."""
+    try:
+        d = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a rank is an integer >= 0; got {text!r}") from None
+    if d < 0:
+        raise argparse.ArgumentTypeError(f"a rank is an integer >= 0; got {d}")
+    return d
+
+
+def _ranks(text: str) -> list[int]:
+    """argparse type of ``--ds``: comma-separated ranks, at least one."""
+    parts = [x.strip() for x in text.split(",")]
+    if not text.strip() or any(not x for x in parts):
+        raise argparse.ArgumentTypeError(
+            f"--ds wants ranks separated by commas, e.g. 1,4,16; got {text!r}"
+        )
+    return [_rank(x) for x in parts]
+
+
+def _positive(text: str) -> float:
+    """argparse type of a budget in seconds: a finite number > 0."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not (v > 0 and np.isfinite(v)):
+        raise argparse.ArgumentTypeError(f"want a finite number of seconds > 0; got {text!r}")
+    return v
+
+
+def _count(text: str) -> int:
+    """argparse type of a count: an integer >= 1."""
+    try:
+        k = int(text)
+    except ValueError:
+        k = 0
+    if k < 1:
+        raise argparse.ArgumentTypeError(f"want an integer >= 1; got {text!r}")
+    return k
 
 
 def _target(args) -> Target:
-    M = _load_matrix(args.file)
+    """The target of ``args.file`` (with ``--weights``, ``--logits``, ``--normalize``,
+    ``--bias``); every problem is an InputError naming the file."""
+    if not args.file:
+        raise UsageError("give a FILE: an (N, V) matrix of probabilities (or --logits)")
+    loaded = load_array(args.file, "matrix")
+    weights, notes = None, []
+    if args.weights:
+        weights, note = _values(load_array(args.weights, "weights"), args.normalize)
+        notes.append(note)
     try:
         if args.logits:
-            return Target.from_logits(M, bias=args.bias)
-        return Target.from_probs(M, bias=args.bias, normalize=args.normalize)
+            target = Target.from_logits(
+                loaded.values, weights=weights, bias=args.bias, normalize=args.normalize
+            )
+        else:
+            P, note = _values(loaded, args.normalize)
+            notes.append(note)
+            target = Target.from_probs(P, weights=weights, bias=args.bias, normalize=args.normalize)
     except ValueError as exc:
-        raise SystemExit(
-            f"{args.file}: {exc} (pass --logits for logits, --normalize for counts)"
-        ) from None
+        message = str(exc).replace("normalize=True", "--normalize")
+        if args.weights and "weights" in message:
+            raise InputError(f"{args.weights}: {message}") from None
+        hint = " (or --logits if FILE holds logits)" if "sums to" in message else ""
+        raise InputError(f"{args.file}: {message}{hint}") from None
+    for note in filter(None, notes):
+        print(note, file=sys.stderr)
+    return target
+
+
+def _values(loaded, normalize: bool):
+    """``(values, note)`` of a probability file: as stored with ``--normalize`` (the target
+    divides them), else :func:`~bottleneck.app.files.probability_rows`."""
+    return (loaded.values, "") if normalize else probability_rows(loaded)
 
 
 def demo(args) -> int:
@@ -67,39 +145,69 @@ def demo(args) -> int:
 
 def cmd_bounds(args) -> int:
     if args.spectrum:
-        s = _load_matrix(args.spectrum).ravel()
-        print(bounds_from_spectrum(s, args.d))
+        if args.file:
+            raise UsageError("give either FILE or --spectrum FILE, not both")
+        s = load_array(args.spectrum, "spectrum").values
+        try:
+            print(bounds_from_spectrum(s, args.d, bias=args.bias))
+        except ValueError as exc:
+            raise InputError(f"{args.spectrum}: {exc}") from None
         return 0
-    if not args.file:
-        raise SystemExit("give a probability/logit FILE or --spectrum FILE")
+    target = _target(args)
     if args.solve:
         from ..optim.sandwich import bounds_with_solver
 
-        print(bounds_with_solver(_target(args), args.d))
+        print(bounds_with_solver(target, args.d, solve_kwargs={"max_seconds": args.max_seconds}))
     else:
-        print(bounds(_target(args), args.d))
+        print(bounds(target, args.d))
     return 0
 
 
 def cmd_solve(args) -> int:
     from ..optim.solver import solve
 
-    print(solve(_target(args), args.d, max_seconds=args.max_seconds))
+    target = _target(args)
+    _check_rank_fits(args.d, target)
+    print(solve(target, args.d, max_seconds=args.max_seconds))
     return 0
 
 
+def _check_rank_fits(d: int, target: Target) -> None:
+    if d > min(target.shape):
+        raise UsageError(
+            f"--d {d} exceeds min(N, V) = {min(target.shape)} of {target.shape}; "
+            f"use --d {min(target.shape)} or less (the gap is 0 from there on)"
+        )
+
+
 def cmd_sweep(args) -> int:
-    from .plots import plot_bounds_vs_rank
-    from .report import bound_vs_loss_rows, markdown_table, write_csv
+    from .report import bound_vs_loss_rows, markdown_table
+    from .sweep_run import FIGURE, STATE, TABLE, run_sweep
 
     target = _target(args)
-    ds = [int(x) for x in args.ds.split(",")]
-    rows = bound_vs_loss_rows(target, ds, solve_seconds=args.max_seconds, trained=args.trained)
-    out = Path(args.out)
-    write_csv(rows, out / "sweep.csv")
-    plot_bounds_vs_rank(rows, f"{Path(args.file).name}: bounds vs rank", out / "sweep.png")
+    out = check_writable_folder(args.out, "--out")
+    ranks = sorted({min(d, min(target.shape)) for d in args.ds})
+    settings = {"max_seconds": args.max_seconds, "trained": args.trained}
+
+    def compute_row(d: int) -> dict:
+        kwargs = dict(solve_seconds=args.max_seconds, trained=args.trained, progress=False)
+        return bound_vs_loss_rows(target, [d], **kwargs)[0]
+
+    def on_row(row: dict) -> None:
+        print(f"d = {row['d']}: lower {row['lower']:.4g}, upper {row['upper']:.4g}", flush=True)
+
+    rows = run_sweep(
+        ranks,
+        out,
+        compute_row,
+        fingerprint=target.fingerprint(),
+        settings=settings,
+        title=f"{Path(args.file).name}: bounds vs rank",
+        restart=args.restart,
+        on_row=on_row,
+    )
     print(markdown_table(rows))
-    print(f"wrote {out / 'sweep.csv'} and {out / 'sweep.png'}")
+    print(f"wrote {out / TABLE} and {out / FIGURE} (resumable state {out / STATE})")
     return 0
 
 
@@ -111,83 +219,172 @@ def cmd_spectrum(args) -> int:
     return 0
 
 
+def _experiments_folder() -> Path:
+    return Path(__file__).resolve().parents[2] / "experiments"
+
+
+def experiments() -> dict[str, str]:
+    """``{name: first line of its docstring}`` of the experiment scripts of a source
+    checkout (empty for an installed package without ``experiments/``)."""
+    import ast
+
+    out = {}
+    for script in sorted(_experiments_folder().glob("*.py")):
+        try:
+            doc = ast.get_docstring(ast.parse(script.read_text(encoding="utf-8"))) or ""
+        except (OSError, SyntaxError, UnicodeDecodeError):
+            doc = ""
+        out[script.stem] = doc.strip().splitlines()[0] if doc.strip() else ""
+    return out
+
+
 def cmd_experiment(args) -> int:
     import runpy
 
-    script = Path(__file__).resolve().parents[2] / "experiments" / f"{args.name}.py"
-    if not script.is_file():
-        raise SystemExit(
-            f"no experiment {args.name!r} (looked for {script}; "
-            "experiments live in a source checkout)"
+    available = experiments()
+    listing = "\n".join(f"  {name:<16} {line}" for name, line in available.items())
+    if args.name is None:
+        print("experiments (bottleneck experiment NAME [ARGS...]; NAME --help for options):")
+        print(listing or f"  none: no experiments/ folder at {_experiments_folder()}")
+        return 0
+    if args.name not in available:
+        raise UsageError(
+            f"no experiment {args.name!r}; available: {', '.join(available) or 'none'} "
+            "(experiments live in a source checkout)"
         )
+    script = _experiments_folder() / f"{args.name}.py"
     sys.argv = [str(script)] + list(args.rest)
     runpy.run_path(str(script), run_name="__main__")
     return 0
 
 
-def _file_args(p):
+def _file_args(p, max_seconds: float | None = None):
     p.add_argument(
-        "file", nargs="?", help=".npy/.npz/.pt matrix of probabilities (or logits with --logits)"
+        "file",
+        nargs="?",
+        help="(N, V) matrix of probabilities, or of logits with --logits (.npy/.npz/.pt)",
     )
-    p.add_argument("--logits", action="store_true", help="the file holds logits")
-    p.add_argument("--normalize", action="store_true", help="divide rows by their sums (counts)")
-    p.add_argument("--bias", action="store_true", help="heads with a free bias")
+    p.add_argument("--logits", action="store_true", help="FILE holds logits, not probabilities")
+    p.add_argument(
+        "--normalize",
+        action="store_true",
+        help="divide the rows of FILE (and the weights) by their sums, e.g. for counts",
+    )
+    p.add_argument(
+        "--weights", metavar="FILE", help="context weights pi (N values; default uniform)"
+    )
+    p.add_argument("--bias", action="store_true", help="the heads have a free bias row")
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="bottleneck",
-        description="Certified bounds on the best loss of a rank-d softmax head "
-        "(nats/token). Without a subcommand: the demo.",
-    )
-    sub = p.add_subparsers(dest="command")
+def _add_commands(sub) -> None:
+    formatter = argparse.RawDescriptionHelpFormatter
     d = sub.add_parser(
-        "demo", help="figures and a Markdown report for a synthetic and real targets (the main job)"
+        "demo",
+        help="figures and a Markdown report for a synthetic and real targets (the main job)",
     )
-    d.add_argument("--out", default="out/demo")
+    d.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
     d.add_argument("--quick", action="store_true", help="synthetic target only (CI)")
-    b = sub.add_parser("bounds", help="certified sandwich for one d")
+    b = sub.add_parser(
+        "bounds", help="certified sandwich for one d", epilog=FILES_HELP, formatter_class=formatter
+    )
     _file_args(b)
-    b.add_argument("--d", type=int, required=True)
+    b.add_argument("--d", type=_rank, required=True, help="rank of the head (integer >= 0)")
     b.add_argument(
-        "--spectrum", default=None, help="file of singular values of A_pi instead of a target"
+        "--spectrum", metavar="FILE", help="singular values of A_pi instead of a target FILE"
     )
     b.add_argument(
         "--solve", action="store_true", help="also run the solver and the Fisher estimate"
     )
-    s = sub.add_parser("solve", help="numerical optimum for one d")
+    b.add_argument("--max-seconds", type=_positive, default=None, help="solver budget with --solve")
+    s = sub.add_parser(
+        "solve", help="numerical optimum for one d", epilog=FILES_HELP, formatter_class=formatter
+    )
     _file_args(s)
-    s.add_argument("--d", type=int, required=True)
-    s.add_argument("--max-seconds", type=float, default=None)
-    w = sub.add_parser("sweep", help="bounds + solver over several d; CSV and plot")
+    s.add_argument("--d", type=_rank, required=True, help="rank of the head, <= min(N, V)")
+    s.add_argument("--max-seconds", type=_positive, default=None, help="solver budget")
+    _add_sweep(sub, formatter)
+    sp = sub.add_parser(
+        "spectrum",
+        help="singular values and tail energies of A_pi",
+        epilog=FILES_HELP,
+        formatter_class=formatter,
+    )
+    _file_args(sp)
+    sp.add_argument("--k", type=_count, default=20, help="how many values (default 20)")
+    e = sub.add_parser(
+        "experiment", help="list the experiments, or run experiments/NAME.py (source checkout)"
+    )
+    e.add_argument("name", nargs="?", help="experiment to run; none: list them")
+    e.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of the experiment")
+
+
+def _add_sweep(sub, formatter) -> None:
+    from .sweep_run import OUTPUT_HELP
+
+    w = sub.add_parser(
+        "sweep",
+        help="bounds + solver over several d; CSV and plot, written rank by rank (resumable)",
+        epilog=FILES_HELP + "\n" + OUTPUT_HELP,
+        formatter_class=formatter,
+    )
     _file_args(w)
-    w.add_argument("--ds", required=True, help="comma-separated ranks, e.g. 1,4,16,64")
-    w.add_argument("--out", default="out/sweep")
-    w.add_argument("--max-seconds", type=float, default=30.0, help="solver budget per d")
+    w.add_argument("--ds", type=_ranks, required=True, help="ranks, comma-separated: 1,4,16,64")
+    w.add_argument("--out", default="out/sweep", help="output folder (default out/sweep)")
+    w.add_argument(
+        "--max-seconds", type=_positive, default=30.0, help="solver budget per d (default 30)"
+    )
     w.add_argument(
         "--trained",
         action="store_true",
         help="also train a rank-d head with Adam per d (column 'trained')",
     )
-    sp = sub.add_parser("spectrum", help="singular values and tail energies of A_pi")
-    _file_args(sp)
-    sp.add_argument("--k", type=int, default=20)
-    e = sub.add_parser("experiment", help="run experiments/NAME.py (source checkout)")
-    e.add_argument("name")
-    e.add_argument("rest", nargs=argparse.REMAINDER)
+    w.add_argument(
+        "--restart",
+        action="store_true",
+        help="replace the results in --out instead of resuming (another target or settings)",
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="bottleneck",
+        description="Certified bounds on the best loss of a rank-d softmax head "
+        "(nats/token). Without a subcommand: the demo.",
+        epilog=FILES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_commands(p.add_subparsers(dest="command"))
     return p
 
 
+COMMANDS = {
+    "demo": demo,
+    "bounds": cmd_bounds,
+    "solve": cmd_solve,
+    "sweep": cmd_sweep,
+    "spectrum": cmd_spectrum,
+    "experiment": cmd_experiment,
+}
+
+
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
+    """Run one command; a user's mistake prints one line and exits with status 2, an
+    interruption with 130 (a sweep keeps its finished ranks)."""
+    p = parser()
+    args = p.parse_args(argv)
     command = args.command or "demo"
     if args.command is None:
-        args = parser().parse_args(["demo"])
-    return {
-        "demo": demo,
-        "bounds": cmd_bounds,
-        "solve": cmd_solve,
-        "sweep": cmd_sweep,
-        "spectrum": cmd_spectrum,
-        "experiment": cmd_experiment,
-    }[command](args)
+        args = p.parse_args(["demo"])
+    try:
+        return COMMANDS[command](args)
+    except (ValueError, OSError) as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"bottleneck {command}: error: {message}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        kept = " (finished ranks are kept: rerun the same command to resume)"
+        print(
+            f"bottleneck {command}: interrupted{kept if command == 'sweep' else ''}",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None

@@ -8,12 +8,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._io import atomic_write_text
+from .._io import atomic_write_text, check_writable_folder
 from ..sources import corpora, lm
 from ..target import Target
 from ..targets import from_model, ngram, synthetic
-from .plots import plot_bounds_vs_rank
-from .report import bound_vs_loss_rows, check_rows, markdown_table, write_csv
+from .plots import write_table_and_figure
+from .report import bound_vs_loss_rows, check_rows, markdown_table
 
 __all__ = ["DemoCase", "demo_cases", "run_demo"]
 
@@ -80,8 +80,7 @@ def demo_cases(quick: bool) -> list[DemoCase]:
 def run_demo(out, quick: bool = False) -> Path:
     """Run every case of :func:`demo_cases`: per target a CSV table and a figure in ``out``,
     and ``out/report.md`` with all of them; returns the report's path."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_writable_folder(out, "demo output folder")
     t0 = time.perf_counter()
     cases = demo_cases(quick)
     report = [
@@ -93,8 +92,7 @@ def run_demo(out, quick: bool = False) -> Path:
     for case in cases:
         rows = bound_vs_loss_rows(case.target, case.ds, label=case.name, **case.train)
         check_rows(rows)
-        write_csv(rows, out / f"{case.name}.csv")
-        plot_bounds_vs_rank(rows, case.title, out / f"{case.name}.png")
+        write_table_and_figure(rows, case.title, out / f"{case.name}.csv", out / f"{case.name}.png")
         report += [
             f"## {case.title}",
             "",

@@ -54,6 +54,17 @@ def plot_bounds_vs_rank(rows, title: str, path) -> None:
     save_figure(fig, path)
 
 
+def write_table_and_figure(rows, title: str, csv_path, figure_path) -> None:
+    """The CSV of ``rows`` and their figure, written as a pair: the old figure is removed
+    first, then the CSV and the figure are each written atomically. An interruption leaves
+    at worst a CSV without a figure, never a new CSV beside the figure of other rows."""
+    from .report import write_csv
+
+    Path(figure_path).unlink(missing_ok=True)
+    write_csv(rows, csv_path)
+    plot_bounds_vs_rank(rows, title, figure_path)
+
+
 def save_figure(fig, path, dpi: int = 120) -> None:
     """Lay out, write and close a matplotlib figure; the file (format from its suffix, PNG
     by default) is written atomically, like every other result, and its folder created."""

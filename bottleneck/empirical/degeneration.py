@@ -22,18 +22,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _validation as _v
+
 _NORMALIZATIONS = ("squared", "plain")
 
 
 def _as_matrix(H, name="H"):
-    try:
-        import torch
-
-        if isinstance(H, torch.Tensor):
-            H = H.detach().to("cpu", torch.float64).numpy()
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
-    H = np.asarray(H, dtype=np.float64)
+    H = _v.as_real_array(H, name)  # torch tensors are read on the CPU in float64
     if H.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array (rows = vectors); got shape {H.shape}")
     if H.size == 0:
@@ -61,13 +56,21 @@ def anisotropy(H) -> float:
     n = H.shape[0]
     if n < 2:
         raise ValueError(f"anisotropy needs at least 2 rows; got {n}")
-    norms = np.linalg.norm(H, axis=1)
-    zero = np.flatnonzero(norms == 0)
+    zero = np.flatnonzero(~np.any(H != 0, axis=1))
     if zero.size:
         raise ValueError(f"row {zero[0]} of H is zero: its cosine similarity is undefined")
+    H = np.vstack([_v.rescale_extreme(h) for h in H]) if _extreme_rows(H) else H
+    norms = np.linalg.norm(H, axis=1)
     s = (H / norms[:, None]).sum(axis=0)
     value = (float(s @ s) - n) / (n * (n - 1))
     return float(np.clip(value, -1.0 / (n - 1), 1.0))
+
+
+def _extreme_rows(H: np.ndarray) -> bool:
+    """Whether some row's largest entry is so small or large that its squared norm would
+    underflow or overflow (then each row is rescaled by a power of two: cosines unchanged)."""
+    top = np.abs(H).max(axis=1)
+    return bool(np.any(top < 2.0**-200) or np.any(top > 2.0**200))
 
 
 def singular_values(W) -> np.ndarray:
@@ -81,12 +84,12 @@ def _spectrum(W=None, values=None):
     if values is None:
         s = singular_values(W)
     else:
-        s = np.asarray(values, dtype=np.float64).ravel()
-        if s.size == 0 or np.any(~np.isfinite(s)) or np.any(s < 0):
-            raise ValueError("singular values must be a non-empty array of finite values >= 0")
+        s = _v.as_real_array(values, "values").ravel()
+    if s.size == 0 or np.any(~np.isfinite(s)) or np.any(s < 0):
+        raise ValueError("singular values must be a non-empty array of finite values >= 0")
     if not np.any(s > 0):
         raise ValueError("the spectrum is identically zero: its distribution is undefined")
-    return s
+    return _v.rescale_extreme(s)  # every metric here is scale-invariant
 
 
 def _distribution(s, normalization):
@@ -127,8 +130,7 @@ def participation_ratio(W=None, *, values=None) -> float:
 
 def energy_rank(W=None, threshold: float = 0.9, *, values=None) -> int:
     """Smallest ``r`` with ``sum_{i<=r} sigma_i^2 >= threshold * sum sigma^2``."""
-    if not 0 < threshold <= 1:
-        raise ValueError(f"threshold must be in (0, 1]; got {threshold!r}")
+    threshold = _v.check_real(threshold, "threshold", minimum=0.0, strict=True, maximum=1.0)
     s2 = np.sort(_spectrum(W, values))[::-1] ** 2
     frac = np.cumsum(s2) / s2.sum()
     return int(np.searchsorted(frac, threshold * (1 - 1e-12)) + 1)

@@ -33,6 +33,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from .. import _validation as _v
 from .._compat import renamed_keywords
 from .._device import resolve_device
 from .._result import Record
@@ -335,7 +336,8 @@ def _as_targets(targets, n: int):
 
 
 def _check_features(features) -> np.ndarray:
-    X = np.asarray(features)
+    X = features if isinstance(features, torch.Tensor) else _v.as_real_array(features, "features")
+    X = np.asarray(X)
     if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
         raise ValueError(f"features must be a non-empty (N, D) array; got shape {X.shape}")
     if not np.isfinite(X).all():
@@ -524,6 +526,7 @@ def fit_head(
     X = _check_features(features)
     mode, tg, vocab = _training_targets(targets, X.shape[0], vocab_size, init_weight)
     _check_budget(lr, steps, batch_size, records, held_out)
+    _check_options(d, bias, progress, seed, warmup, final_lr_fraction, weight_decay)
     w = _row_weights(mode, tg, weights, X.shape[0])
     rng = np.random.default_rng(seed)
     split = _split_rows(X.shape[0], w, held_out, eval_data, rng)
@@ -595,13 +598,23 @@ def _training_targets(targets, n: int, vocab_size, init_weight):
 
 
 def _check_budget(lr, steps, batch_size, records, held_out) -> None:
-    if not (np.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be finite and > 0; got {lr!r}")
+    _v.check_real(lr, "lr", minimum=0.0, strict=True)
     for name, v in (("steps", steps), ("batch_size", batch_size), ("records", records)):
-        if not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be a positive integer; got {v!r}")
-    if not 0 <= held_out < 1:
+        _v.check_int(v, name, minimum=1)
+    if _v.check_real(held_out, "held_out", minimum=0.0) >= 1:
         raise ValueError(f"held_out must lie in [0, 1); got {held_out!r}")
+
+
+def _check_options(d, bias, progress, seed, warmup, final_lr_fraction, weight_decay) -> None:
+    """The remaining options of :func:`fit_head`: the rank and seed as integers, the flags as
+    bools, the schedule's fractions in [0, 1], a weight decay >= 0."""
+    _v.check_int(d, "d", minimum=1)
+    _v.check_bool(bias, "bias")
+    _v.check_bool(progress, "progress")
+    _v.check_int(seed, "seed", minimum=0)
+    _v.check_real(warmup, "warmup", minimum=0.0, maximum=1.0)
+    _v.check_real(final_lr_fraction, "final_lr_fraction", minimum=0.0, maximum=1.0)
+    _v.check_real(weight_decay, "weight_decay", minimum=0.0)
 
 
 def _split_rows(n: int, w: np.ndarray, held_out: float, eval_data, rng):

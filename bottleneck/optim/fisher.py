@@ -44,7 +44,14 @@ def fisher_solution(
     """
     import torch
 
+    if not isinstance(target, Target):
+        raise _v.ArgumentTypeError(
+            f"target must be a bottleneck.Target; got {type(target).__name__}"
+        )
     d = _v.check_rank(d)
+    tol = _v.check_real(tol, "tol", minimum=0.0, strict=True)
+    _v.check_int(max_iter, "max_iter", minimum=0)
+    max_seconds = _v.check_budget(max_seconds, "max_seconds")
     if d > min(target.shape):
         raise ValueError(f"d = {d} exceeds min(N, V) = {min(target.shape)}")
     dev = resolve_device(device)

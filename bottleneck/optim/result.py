@@ -55,7 +55,7 @@ class RunClock:
         return time.perf_counter() - self.t0
 
     def out_of_time(self) -> bool:
-        return self.max_seconds is not None and self.elapsed() > self.max_seconds
+        return self.max_seconds is not None and self.elapsed() >= self.max_seconds
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,10 @@ def bounds_with_solver(
     if not isinstance(target, Target):
         raise ValueError(f"target must be a bottleneck.Target; got {type(target).__name__}")
     d = _v.check_rank(d)
+    if solve_kwargs is not None and not isinstance(solve_kwargs, dict):
+        raise _v.ArgumentTypeError(
+            f"solve_kwargs must be a dict of bottleneck.solve options; got {solve_kwargs!r}"
+        )
     d_eff = min(d, min(target.shape))
     kwargs = dict(solve_kwargs or {})
     fisher = fisher_solution(target, d_eff, max_seconds=kwargs.get("max_seconds"))

@@ -17,7 +17,6 @@ tiny instances and against the certified lower bounds). Speed against Adam:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -27,8 +26,10 @@ import numpy as np
 
 from .. import _validation as _v
 from .._device import resolve_device
+from .._io import LockedError, check_writable_file, exclusive_lock, remove_orphaned_temporaries
 from .._io import atomic_write_json as _atomic_write_json
 from ..target import Target
+from ._sweep_file import read_records
 from .fisher import fisher_solution
 from .lbfgs import minimize_factors
 from .newton import minimize_factors_newton
@@ -85,9 +86,9 @@ def solve(
         Rank, ``0 <= d <= min(N, V)``.
     bias : bool, optional
         Free bias row; default ``target.bias``.
-    device, dtype
+    device, dtype, chunk_size
         ``"auto"`` (CUDA if available), ``"cpu"``, ...; float64 on CPU, float32 on CUDA by
-        default (the final gap is recomputed in float64).
+        default (the final gap is recomputed in float64); rows per chunk (memory ``O(chunk V)``).
     tol, max_iter, max_seconds
         Stop at Riemannian gradient norm ``||P_T(dG/dZ)||_F <= tol`` (float64 resolves about
         ``1e-10``), after ``max_iter`` Newton steps (L-BFGS iterations) or ``max_seconds``.
@@ -104,8 +105,6 @@ def solve(
     hvp_dtype : torch.dtype or "auto"
         Precision of Newton's inner Hessian products; ``"auto"``: float32 from
         ``N V >= 2^18`` (where they are bandwidth-bound), else ``dtype``.
-    chunk_size : int, optional
-        Rows per chunk (memory ``O(chunk x V)``).
 
     Returns
     -------
@@ -120,6 +119,7 @@ def solve(
         Bad arguments or ``init``, non-finite values during optimisation.
     """
     setup = _setup(target, d, bias, device, dtype, tol, method, n_starts, hvp_dtype)
+    _check_options(max_iter, seed, chunk_size, check_every, max_seconds)
     t0 = time.perf_counter()
     starts = _starting_points(setup, init, seed, fisher_logits, max_seconds)
     obj = GapObjective(setup.target, setup.device, setup.dtype, chunk_size)
@@ -171,13 +171,14 @@ def _setup(target, d, bias, device, dtype, tol, method, n_starts, hvp_dtype) -> 
         raise ValueError(
             f"d = {d} exceeds min(N, V) = {min(n, v)}; rank-{min(n, v)} heads already reach every Z"
         )
-    if not (tol > 0 and math.isfinite(tol)):
+    if isinstance(tol, bool) or not (
+        isinstance(tol, (int, float, np.floating)) and tol > 0 and math.isfinite(tol)
+    ):
         raise ValueError(f"tol must be finite and > 0; got {tol!r}")
     if method not in ("newton", "lbfgs"):
         raise ValueError(f"method must be 'newton' or 'lbfgs'; got {method!r}")
-    if not (isinstance(n_starts, int) and n_starts >= 1):
-        raise ValueError(f"n_starts must be an integer >= 1; got {n_starts!r}")
-    use_bias = target.bias if bias is None else bool(bias)
+    n_starts = _v.check_int(n_starts, "n_starts", minimum=1)
+    use_bias = target.bias if bias is None else _v.check_bool(bias, "bias")
     tgt = target if use_bias == target.bias else target.with_bias(use_bias)
     dev = resolve_device(device)
     if dtype is None:
@@ -189,10 +190,25 @@ def _setup(target, d, bias, device, dtype, tol, method, n_starts, hvp_dtype) -> 
     return _Setup(tgt, d, use_bias, dev, dtype, hvp_dtype, float(tol), method)
 
 
+def _check_options(max_iter, seed, chunk_size, check_every, max_seconds) -> None:
+    """Raise unless the loop options of :func:`solve` are integers (not floats or bools) and
+    the time budget is None or a finite number >= 0."""
+    _v.check_int(max_iter, "max_iter", minimum=0)
+    _v.check_int(seed, "seed", minimum=0)
+    _v.check_optional_int(chunk_size, "chunk_size", minimum=1)
+    _v.check_int(check_every, "check_every", minimum=1)
+    _v.check_budget(max_seconds, "max_seconds")
+
+
 def _starting_points(setup: _Setup, init, seed: int, fisher_logits, max_seconds) -> list[tuple]:
     """``(gap, name, H, W, b)`` for every starting point ``init`` asks for, lowest gap first
     (the gap of each start is exact: every start is an explicit head)."""
     tgt, d, bias = setup.target, setup.d, setup.bias
+    if not isinstance(init, (str, Solution)):
+        raise _v.ArgumentTypeError(
+            "init must be 'auto', 'svd', 'fisher', 'zeros' or a Solution; "
+            f"got {type(init).__name__}"
+        )
     if isinstance(init, Solution):
         candidates = warm_starts(init, tgt, d, bias)
     elif init in ("auto", "svd"):
@@ -308,6 +324,8 @@ def sweep(
         JSON file of per-rank records (no factors), written atomically after each rank.
         If it exists and matches the target, solved ranks are skipped (resume) and their
         recorded gaps are kept; the warm start then restarts from the rank-``d`` defaults.
+        Checked before any solve (writable; a malformed file or one of another target is a
+        ValueError); ``path + ".lock"`` keeps a second sweep off the same file.
     progress : bool
         Show a tqdm progress bar.
     **solve_kwargs
@@ -318,26 +336,43 @@ def sweep(
     list of Solution
         In increasing ``d`` (ranks read back from ``path`` have empty factors).
     """
+    ranks, progress, fingerprint = _sweep_arguments(target, ds, path, progress, solve_kwargs)
+    if path is None:
+        return _sweep_ranks(target, ranks, None, progress, fingerprint, solve_kwargs)
+    try:
+        with exclusive_lock(f"{path}.lock"):
+            remove_orphaned_temporaries(os.path.dirname(os.path.abspath(path)), [_basename(path)])
+            return _sweep_ranks(target, ranks, path, progress, fingerprint, solve_kwargs)
+    except LockedError:
+        raise ValueError(
+            f"another sweep is writing to {path}; wait for it to finish or choose another path"
+        ) from None
+
+
+def _basename(path) -> str:
+    return os.path.basename(os.path.abspath(path))
+
+
+def _sweep_ranks(target, ranks, path, progress, fingerprint, solve_kwargs) -> list[Solution]:
+    """The loop of :func:`sweep` over validated ``ranks`` (holding the lock on ``path``)."""
     from tqdm.auto import tqdm
 
-    ranks = sorted({_v.check_rank(d) for d in ds})
-    fingerprint = target.fingerprint()
-    done = _saved_records(path, fingerprint)
+    done = read_records(path, fingerprint)
     out: list[Solution] = []
     prev: Solution | None = None
     records = list(done.values())
     for d in tqdm(ranks, desc="sweep", disable=not progress):
         if d in done:
-            out.append(_solution_from_record(done[d]))
-            prev = None
+            sol = _solution_from_record(done[d])
+            out.append(_envelope(out, sol))
+            prev = out[-1]
             continue
         sol = solve(target, d, **solve_kwargs)
         if prev is not None and prev.H.size:
             warm = solve(target, d, **{**solve_kwargs, "init": prev})
             if warm.gap < sol.gap:
                 sol = warm
-        if out and sol.gap > out[-1].gap:  # monotone by construction: the padded head is feasible
-            sol = _padded_copy(out[-1], prev, d) if prev is not None else sol
+        sol = _envelope(out, sol)  # monotone by construction: the padded head is feasible
         out.append(sol)
         prev = sol
         record = {**sol.to_record(), "history": list(sol.history)}
@@ -346,19 +381,6 @@ def sweep(
             records.sort(key=lambda r: r["d"])
             _atomic_write_json(path, {"target": fingerprint, "records": records})
     return out
-
-
-def _saved_records(path, fingerprint) -> dict[int, dict]:
-    """The records of an earlier sweep of the same target saved at ``path``, by rank."""
-    if path is None or not os.path.exists(path):
-        return {}
-    with open(path) as fh:
-        saved = json.load(fh)
-    if saved.get("target") != fingerprint:
-        raise ValueError(
-            f"{path} holds a sweep of another target; remove it or choose another path"
-        )
-    return {int(r["d"]): r for r in saved["records"]}
 
 
 def _solution_from_record(r: dict) -> Solution:
@@ -381,11 +403,45 @@ def _solution_from_record(r: dict) -> Solution:
     )
 
 
-def _padded_copy(last: Solution, prev: Solution, d: int) -> Solution:
-    """``prev`` zero-padded to rank ``d``: a feasible rank-``d`` head with ``last``'s gap."""
+def _sweep_arguments(target, ds, path, progress, solve_kwargs) -> tuple:
+    """``(ranks, progress, fingerprint)`` of :func:`sweep`, validated before any work: ranks
+    as integers >= 0, ``path`` writable, the fingerprint with the bias the heads get."""
+    if not isinstance(target, Target):
+        raise _v.ArgumentTypeError(
+            f"target must be a bottleneck.Target; got {type(target).__name__}"
+        )
+    if isinstance(ds, (str, bytes)) or not hasattr(ds, "__iter__"):
+        raise _v.ArgumentTypeError(f"ds must be a list of ranks; got {ds!r}")
+    ranks = sorted({_v.check_rank(d, "ds") for d in ds})
+    if not ranks:
+        raise ValueError("ds is empty; give at least one rank")
+    if path is not None:
+        check_writable_file(path, "sweep file")
+    bias = solve_kwargs.get("bias")
+    fingerprint = target.fingerprint()
+    if bias is not None:
+        fingerprint["bias"] = _v.check_bool(bias, "bias")
+    return ranks, _v.check_bool(progress, "progress"), fingerprint
+
+
+def _envelope(out: list[Solution], sol: Solution) -> Solution:
+    """``sol``, or the previous rank's result padded to ``sol.d`` when that has a lower gap
+    (a rank-``d'`` head with zero columns added is a rank-``d`` head): ``gap(d)`` is then
+    non-increasing in ``d`` whatever was solved or read back."""
+    if not out or sol.gap <= out[-1].gap:
+        return sol
+    last = out[-1]
+    if not last.H.size:  # read back from a sweep file: the gap without the factors
+        return _padded_copy(last, last, sol.d, init=f"rank {last.d} (read back, no factors)")
+    return _padded_copy(last, last, sol.d)
+
+
+def _padded_copy(last: Solution, prev: Solution, d: int, init: str = "") -> Solution:
+    """``prev`` zero-padded to rank ``d``: a feasible rank-``d`` head with ``last``'s gap
+    (no factors when ``prev`` has none)."""
     n, v = prev.H.shape[0], prev.W.shape[0]
-    H = np.hstack([prev.H, np.zeros((n, d - prev.d))])
-    W = np.hstack([prev.W, np.zeros((v, d - prev.d))])
+    H = np.hstack([prev.H, np.zeros((n, d - prev.d))]) if prev.H.size else prev.H
+    W = np.hstack([prev.W, np.zeros((v, d - prev.d))]) if prev.W.size else prev.W
     return Solution(
         d=d,
         gap=last.gap,
@@ -398,6 +454,6 @@ def _padded_copy(last: Solution, prev: Solution, d: int) -> Solution:
         iterations=0,
         seconds=0.0,
         device=last.device,
-        init="padded previous rank",
+        init=init or "padded previous rank",
         tol=last.tol,
     )

@@ -162,7 +162,7 @@ def model_features(
     ).hexdigest()[:20]
     cache = Path(cache_dir) / f"features-{key}.npz" if cache_dir is not None else None
     if cache is not None and cache.is_file():
-        with np.load(cache) as z:
+        with np.load(cache, allow_pickle=False) as z:
             X, logits0 = z["features"], z["logits0"]
     else:
         X, logits0 = extract_features(

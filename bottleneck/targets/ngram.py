@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import _validation as _v
 from ..sources.tokenizers import gpt2_tokenizer, gpt_neox_tokenizer
 from ..target import Target
 
@@ -110,12 +111,12 @@ def ngram_with_info(
     bias: bool = False,
 ) -> tuple[Target, NgramInfo]:
     """:func:`ngram` and the :class:`NgramInfo` of what it kept (same parameters)."""
-    if not isinstance(order, (int, np.integer)) or order < 2:
-        raise ValueError(f"order must be an integer >= 2; got {order!r}")
-    if min_count < 1:
-        raise ValueError(f"min_count must be >= 1; got {min_count!r}")
-    if smoothing is not None and not (np.isfinite(smoothing) and smoothing > 0):
-        raise ValueError(f"smoothing must be a finite lambda > 0 or None; got {smoothing!r}")
+    order = _v.check_int(order, "order", minimum=2)
+    min_count = _v.check_int(min_count, "min_count", minimum=1)
+    max_contexts = _v.check_optional_int(max_contexts, "max_contexts", minimum=1)
+    if smoothing is not None:
+        smoothing = _v.check_real(smoothing, "smoothing", minimum=0.0, strict=True)
+    bias = _v.check_bool(bias, "bias")
     if isinstance(texts, str):
         texts = [texts]
     pairs, ctx_counts, first_seen, n_ngrams = _count(texts, order, _tokenize_fn(tokenizer))

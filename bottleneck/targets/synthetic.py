@@ -14,7 +14,7 @@ import numbers
 
 import numpy as np
 
-from .._validation import as_weights
+from .._validation import as_weights, check_bool, check_choice, check_int, check_real
 from ..target import Target
 
 __all__ = ["synthetic", "synthetic_spectrum"]
@@ -31,12 +31,10 @@ def synthetic_spectrum(
     - ``"exponential"``: ``sigma_k = scale * exp(-decay (k - 1))``
     - ``"step"``: ``sigma_k = scale`` (a flat spectrum of the given rank; ``decay`` unused)
     """
-    if spectrum not in SPECTRA:
-        raise ValueError(f"spectrum must be one of {SPECTRA}; got {spectrum!r}")
-    if not (np.isfinite(decay) and decay >= 0):
-        raise ValueError(f"decay must be finite and >= 0; got {decay!r}")
-    if not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be finite and > 0; got {scale!r}")
+    check_choice(spectrum, "spectrum", SPECTRA)
+    decay = check_real(decay, "decay", minimum=0.0)
+    scale = check_real(scale, "scale", minimum=0.0, strict=True)
+    rank = check_int(rank, "rank", minimum=0)
     k = np.arange(1, rank + 1, dtype=np.float64)
     if spectrum == "power":
         return scale * k ** (-decay)
@@ -114,6 +112,8 @@ def synthetic(
     for name, val, lo in (("n_contexts", n_contexts, 1), ("vocab_size", vocab_size, 2)):
         if isinstance(val, bool) or not isinstance(val, numbers.Integral) or val < lo:
             raise ValueError(f"{name} must be an integer >= {lo}; got {val!r}")
+    bias = check_bool(bias, "bias")
+    seed = check_int(seed, "seed", minimum=0)
     max_rank = min(n_contexts - (1 if bias else 0), vocab_size - 1)
     if rank is None:
         rank = max_rank

@@ -172,3 +172,39 @@ def test_layer_anisotropy_on_tiny_gpt_neox():
     assert values[-1] == pytest.approx(
         anisotropy_quadratic(rows.double().numpy()), rel=1e-6, abs=1e-9
     )
+
+
+@settings(max_examples=25)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    shape=st.tuples(st.integers(2, 7), st.integers(2, 7)),
+    scale=st.sampled_from([1e-300, 1e-200, 1e-160, 1e160, 1e200, 1e300]),
+)
+def test_scale_invariant_metrics_are_computed_stably_at_any_scale(seed, shape, scale):
+    """Every metric is invariant under ``H -> c H``; at 1e-300 and 1e300 squares underflow
+    or overflow, which gave 'row is zero' errors, NaN participation ratios and ln(k)
+    singular entropies before the exact power-of-two rescaling."""
+    H = np.random.default_rng(seed).standard_normal(shape)
+    for name in ("anisotropy", "singular_entropy", "entropy_rank", "participation_ratio"):
+        f = getattr(D, name)
+        assert f(scale * H) == pytest.approx(f(H), rel=1e-12, abs=1e-14), name
+    assert D.energy_rank(scale * H, 0.9) == D.energy_rank(H, 0.9)
+    s = D.singular_values(H)
+    assert D.participation_ratio(values=scale * s) == pytest.approx(
+        D.participation_ratio(values=s), rel=1e-12
+    )
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: D.anisotropy(np.ones((2, 2)) + 1e-3j), "complex"),
+        (lambda: D.anisotropy(np.ma.masked_array(np.ones((2, 2)), [[0, 1], [0, 0]])), "masked"),
+        (lambda: D.energy_rank(np.eye(3), threshold=float("nan")), "threshold"),
+        (lambda: D.energy_rank(np.eye(3), threshold="0.9"), "threshold"),
+        (lambda: D.singular_entropy(values=["1", "2"]), "values"),
+    ],
+)
+def test_metrics_reject_complex_masked_and_non_numeric_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

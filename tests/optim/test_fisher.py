@@ -29,3 +29,21 @@ def test_fisher_solution_is_factors_of_a_rank_d_head(bias):
     Z = fs.logits()
     assert np.linalg.matrix_rank(Z - (0 if fs.bias is None else fs.bias), tol=1e-9) <= 2
     assert bn.optim.fisher_value(t, Z) == pytest.approx(bn.fisher_estimate(t, 2), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(tol=0.0), ValueError, "tol must be > 0"),
+        (dict(tol="1e-8"), TypeError, "tol must be a real number"),
+        (dict(max_iter=2.5), TypeError, "max_iter must be an integer"),
+        (dict(max_seconds=-1.0), ValueError, "max_seconds must be >= 0"),
+        (dict(max_seconds=float("nan")), ValueError, "max_seconds must be a finite number"),
+    ],
+)
+def test_fisher_rejects_bad_options(kwargs, error, match):
+    t, _ = bn.targets.synthetic(5, 4, "power", decay=1.0, scale=1.0, seed=0)
+    with pytest.raises(error, match=match):
+        bn.fisher_estimate(t, 1, **kwargs)
+    with pytest.raises(TypeError, match="target must be a bottleneck.Target"):
+        bn.fisher_solution(np.eye(3), 1)

@@ -110,6 +110,88 @@ def test_sweep_monotone_and_resumes(tmp_path):
         bn.sweep(other, [1], path=str(path), progress=False)
 
 
+def test_resumed_sweep_keeps_the_monotone_envelope(tmp_path):
+    """A rank solved after ranks read back from the file (no factors, so no warm start) that
+    ends above them reports the lower rank's gap padded: gap(d) stays non-increasing."""
+    t, _ = bn.targets.synthetic(12, 10, "power", decay=0.7, scale=4.0, seed=5)
+    path = tmp_path / "sweep.json"
+    first = bn.sweep(t, [1, 2], path=str(path), progress=False)
+    resumed = bn.sweep(t, [1, 2, 3], path=str(path), progress=False, init="zeros", max_iter=0)
+    assert [s.gap for s in resumed[:2]] == [s.gap for s in first]
+    assert bn.solve(t, 3, init="zeros", max_iter=0).gap > first[1].gap  # the case at hand
+    assert resumed[2].d == 3 and resumed[2].gap == first[1].gap
+    assert "read back" in resumed[2].init
+    saved = json.loads(path.read_text())["records"]
+    assert [r["d"] for r in saved] == [1, 2, 3] and saved[2]["gap"] == first[1].gap
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("{not json", "not a readable sweep file"),
+        ("[1, 2]", "not a sweep file"),
+        ('{"target": {}, "records": []}', "another target"),
+        ("RECORD gap=NaN", r"record 0 is malformed \(gap = nan"),
+        ("RECORD gap=-1", r"record 0 is malformed \(gap = -1"),
+        ("RECORD d=1.5", r"record 0 is malformed \(d = 1.5"),
+        ("RECORD status=done", r"status = 'done'"),
+        ("TWICE", "appears twice"),
+    ],
+)
+def test_sweep_rejects_a_file_it_cannot_resume_from(tmp_path, content, match):
+    t, _ = bn.targets.synthetic(6, 5, "power", decay=0.7, scale=2.0, seed=5)
+    path = tmp_path / "sweep.json"
+    bn.sweep(t, [1], path=str(path), progress=False, max_iter=5)
+    saved = json.loads(path.read_text())
+    if content.startswith("RECORD"):
+        key, value = content.split()[1].split("=")
+        saved["records"][0][key] = (
+            json.loads(value)
+            if value not in ("NaN", "done")
+            else (float("nan") if value == "NaN" else value)
+        )
+        content = json.dumps(saved)
+    elif content == "TWICE":
+        content = json.dumps({**saved, "records": saved["records"] * 2})
+    path.write_text(content)
+    with pytest.raises(ValueError, match=match) as err:
+        bn.sweep(t, [1, 2], path=str(path), progress=False)
+    assert str(path) in str(err.value)
+
+
+def test_sweep_checks_its_arguments_before_solving(tmp_path):
+    t, _ = bn.targets.synthetic(6, 5, "power", decay=0.7, scale=2.0, seed=5)
+    (tmp_path / "a_file").write_text("")
+    for path, match in [(tmp_path, "is a folder"), (tmp_path / "a_file" / "s.json", "a file")]:
+        with pytest.raises(ValueError, match=match):
+            bn.sweep(t, [1], path=str(path), progress=False)
+    for ds, error in [("1,2", TypeError), ([], ValueError), ([1.5], TypeError), ([-1], ValueError)]:
+        with pytest.raises(error, match="ds"):
+            bn.sweep(t, ds, progress=False)
+    with pytest.raises(TypeError, match="progress"):
+        bn.sweep(t, [1], progress="no")
+    bn.sweep(t, [1], path=str(tmp_path / "b.json"), progress=False, bias=True, max_iter=5)
+    with pytest.raises(ValueError, match="another target"):  # solved with another bias
+        bn.sweep(t, [1], path=str(tmp_path / "b.json"), progress=False, max_iter=5)
+
+
+def test_a_second_sweep_on_the_same_file_stops_and_orphans_are_removed(tmp_path):
+    """``path + ".lock"`` keeps a second sweep off the file (it stops before solving); the
+    temporary files a killed run left beside the file are removed by the next run."""
+    from bottleneck._io import exclusive_lock
+
+    t, _ = bn.targets.synthetic(6, 5, "power", decay=0.7, scale=2.0, seed=5)
+    path = tmp_path / "sweep.json"
+    with exclusive_lock(f"{path}.lock"):
+        with pytest.raises(ValueError, match="another sweep is writing to"):
+            bn.sweep(t, [1], path=str(path), progress=False)
+    assert not path.exists()
+    orphan = tmp_path / ".sweep.json.x1y2.tmp"
+    orphan.write_text("{partial")
+    bn.sweep(t, [1], path=str(path), progress=False, max_iter=5)
+    assert path.exists() and not orphan.exists()
+
+
 def test_non_converged_is_flagged():
     t, _ = bn.targets.synthetic(20, 30, "power", decay=0.5, scale=5.0, seed=0)
     sol = bn.solve(t, 3, max_iter=2, check_every=1, tol=1e-14, init="svd")
@@ -134,6 +216,29 @@ def test_solve_rejects():
         bn.solve(t, 1, init=big)
 
 
+@pytest.mark.parametrize(
+    "option, value, error",
+    [
+        ("bias", "False", TypeError),  # a non-empty string is truthy: it was a bias
+        ("max_iter", -1, ValueError),  # ran as max_iter = 0
+        ("max_iter", 1.5, TypeError),
+        ("max_seconds", float("nan"), ValueError),  # no budget at all
+        ("max_seconds", -1.0, ValueError),
+        ("chunk_size", -1, ValueError),  # torch.cat(): expected a non-empty list of Tensors
+        ("chunk_size", 0, ValueError),
+        ("seed", 1.5, TypeError),  # SeedSequence's own error
+        ("check_every", 0, ValueError),
+        ("init", np.zeros((2, 2)), TypeError),
+    ],
+)
+def test_solve_rejects_bad_options_naming_them(option, value, error):
+    t = bn.Target.from_probs([[0.5, 0.5], [0.2, 0.8]])
+    with pytest.raises(error, match=option):
+        bn.solve(t, 1, **{option: value})
+    assert bn.solve(t, 1, n_starts=np.int64(1), max_iter=np.int64(5)).gap >= 0
+
+
+@pytest.mark.slow
 def test_spurious_local_minimum_is_real_and_multistart_escapes_it():
     """Finding (docs/theory.md §4): the rank-d problem has non-global local minima.
 
@@ -168,7 +273,7 @@ def test_spurious_local_minimum_is_real_and_multistart_escapes_it():
 
 
 @pytest.mark.parametrize("bias", [False, True])
-@pytest.mark.parametrize("d", [1, 3, 6])
+@pytest.mark.parametrize("d", [1, 3, pytest.param(6, marks=pytest.mark.slow)])
 def test_bounds_and_solve_agree_dense_vs_factored(d, bias):
     rng = np.random.default_rng(d)
     X, W = 2.0 * rng.standard_normal((60, 8)), rng.standard_normal((25, 8))

