@@ -26,6 +26,7 @@ def minimize_factors(
     check_every: int = 25,
     clock=None,
     max_seconds: float | None = None,
+    callback=None,
 ) -> FactorRun:
     """Minimise ``obj`` (a :class:`~bottleneck.optim.objective.FactorObjective`) over factors.
 
@@ -38,7 +39,8 @@ def minimize_factors(
     so the line search can still resolve the decrease.
 
     Returns a :class:`~bottleneck.optim.result.FactorRun` whose ``history`` holds
-    ``(clock(), value)`` after each block (``clock`` defaults to the time since the call).
+    ``(clock(), value)`` after each block (``clock`` defaults to the time since the call;
+    ``callback(clock(), value, grad_norm)`` is called there too).
     Raises FloatingPointError on a non-finite objective or factors.
     """
     import torch
@@ -71,6 +73,8 @@ def minimize_factors(
             relative = True
         H, W, b, value = Hn, Wn, bn_, new_value
         history.append((timer.clock(), value))
+        if callback is not None:
+            callback(history[-1][0], value, grad_norm)
         stalls = stalls + 1 if moved == 0.0 else 0
         if stalls >= 2:
             reason = "stalled"

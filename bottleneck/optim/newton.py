@@ -189,6 +189,7 @@ def minimize_factors_newton(
     max_seconds: float | None = None,
     max_cg: int = 100,
     hvp_dtype=None,
+    callback=None,
 ) -> FactorRun:
     """Trust-region Newton–CG on the factors of ``obj`` with exact Hessian products.
 
@@ -206,7 +207,7 @@ def minimize_factors_newton(
     dtype, so only the inner solve is inexact (inexact Newton).
 
     Returns a :class:`~bottleneck.optim.result.FactorRun` (``history``: ``(clock(), value)``
-    after each accepted step).
+    after each accepted step; ``callback(clock(), value, grad_norm)`` is called there too).
     """
     import torch
 
@@ -237,6 +238,8 @@ def minimize_factors_newton(
                 state = obj.second_order_state(H, W, b, hvp_dtype)
                 model = _Model(state, layout)
                 history.append((timer.clock(), state.value))
+                if callback is not None:
+                    callback(history[-1][0], state.value, state.grad_norm)
                 tiny_steps = tiny_steps + 1 if decrease <= 1e-15 * abs(state.value) else 0
                 if tiny_steps >= 3:
                     reason = "tiny_decrease"

@@ -34,11 +34,15 @@ from .fisher import fisher_solution
 from .lbfgs import minimize_factors
 from .newton import minimize_factors_newton
 from .objective import GapObjective
-from .result import FisherSolution, Solution
+from .result import STATUSES, FisherSolution, Solution
 from .starts import FISHER_START_LIMIT, factor_logits, svd_start, warm_starts, zeros_start
 
 #: Entries of P from which Newton's inner Hessian products run in float32 (``"auto"``).
 FLOAT32_HVP_MIN = 2**18
+#: Default time budget of :func:`solve` in seconds (per call; ``max_seconds=None`` lifts it).
+DEFAULT_MAX_SECONDS = 300.0
+#: Entries of P from which ``progress=None`` shows a progress bar.
+PROGRESS_MIN = 2**21
 
 __all__ = ["Solution", "solve", "sweep"]
 
@@ -70,11 +74,12 @@ def solve(
     seed: int = 0,
     chunk_size: int | None = None,
     check_every: int = 25,
-    max_seconds: float | None = None,
+    max_seconds: float | None = DEFAULT_MAX_SECONDS,
     method: str = "newton",
     n_starts: int = 2,
     fisher_logits=None,
     hvp_dtype="auto",
+    progress: bool | None = None,
 ) -> Solution:
     """Numerically minimise ``G(H W^T (+ 1 b^T))`` over rank-``d`` heads (theory.md §4).
 
@@ -91,7 +96,8 @@ def solve(
         default (the final gap is recomputed in float64); rows per chunk (memory ``O(chunk V)``).
     tol, max_iter, max_seconds
         Stop at Riemannian gradient norm ``||P_T(dG/dZ)||_F <= tol`` (float64 resolves about
-        ``1e-10``), after ``max_iter`` Newton steps (L-BFGS iterations) or ``max_seconds``.
+        ``1e-10``), after ``max_iter`` Newton steps (L-BFGS iterations) or ``max_seconds``
+        (default :data:`DEFAULT_MAX_SECONDS`; None: no time limit).
     method : {"newton", "lbfgs"}
         Trust-region Newton–CG or preconditioned L-BFGS (``check_every`` iterations between
         preconditioner updates).
@@ -105,13 +111,19 @@ def solve(
     hvp_dtype : torch.dtype or "auto"
         Precision of Newton's inner Hessian products; ``"auto"``: float32 from
         ``N V >= 2^18`` (where they are bandwidth-bound), else ``dtype``.
+    progress : bool, optional
+        tqdm bar of elapsed seconds against the budget, with gap and gradient norm; None:
+        shown from ``N V >= 2^21``.
 
     Returns
     -------
     Solution
         ``gap`` is the float64 gap of the returned explicit head, a certified upper bound on
         ``G*(d)`` whatever its ``status`` and never above the best start's
-        (proofs/theorem_u.md); ``success`` says the head is also first-order stationary.
+        (proofs/theorem_u.md); ``success`` says the head is also first-order stationary;
+        ``message`` says why it stopped and, for a target with zeros whose logits grew
+        unboundedly during the run, that its infimum is approached only as logits go to
+        ``-inf`` (no finite head is then stationary).
 
     Raises
     ------
@@ -123,24 +135,80 @@ def solve(
     t0 = time.perf_counter()
     starts = _starting_points(setup, init, seed, fisher_logits, max_seconds)
     obj = GapObjective(setup.target, setup.device, setup.dtype, chunk_size)
-    best, iterations, history = None, 0, []
-    for start in starts[:n_starts]:
-        history.append((time.perf_counter() - t0, start[0]))
-        budget = None if max_seconds is None else max(max_seconds - (time.perf_counter() - t0), 0.0)
-        run = _minimize(setup, obj, start[2:], max_iter, check_every, budget, t0)
-        iterations += run.iterations
-        history += run.history
-        candidate = _finish(setup, obj, start, run)
-        if best is None or candidate[0] < best[0]:
-            best = candidate
-        if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
-            break
+    n, v = setup.target.shape
+    show = n * v >= PROGRESS_MIN if progress is None else _v.check_bool(progress, "progress")
+    with _progress_bar(show, d, max_seconds) as callback:
+        best, iterations, history = None, 0, []
+        for start in starts[:n_starts]:
+            history.append((time.perf_counter() - t0, start[0]))
+            budget = None if max_seconds is None else max(max_seconds - history[-1][0], 0.0)
+            run = _minimize(setup, obj, start[2:], max_iter, check_every, budget, t0, callback)
+            iterations += run.iterations
+            history += run.history
+            candidate = _finish(setup, obj, start, run)
+            if best is None or candidate[0] < best[0]:
+                best = candidate + (start,)
+            if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+                break
     return _solution(setup, best, iterations, history, time.perf_counter() - t0)
 
 
+class _progress_bar:
+    """Context manager giving the minimisers' ``callback``: a tqdm bar of elapsed seconds
+    (out of ``max_seconds`` when there is a budget) with the gap and gradient norm; None
+    when not shown."""
+
+    def __init__(self, show: bool, d: int, max_seconds):
+        self.bar = None
+        if show:
+            from tqdm.auto import tqdm
+
+            total = None if max_seconds is None else round(max_seconds)
+            self.bar = tqdm(total=total, desc=f"solve d={d}", unit="s", leave=False)
+
+    def __enter__(self):
+        return None if self.bar is None else self.update
+
+    def update(self, seconds: float, value: float, grad_norm: float) -> None:
+        self.bar.n = round(seconds)
+        self.bar.set_postfix(gap=f"{value:.6g}", grad=f"{grad_norm:.1e}")
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()
+        return False
+
+
+def _logit_scale(H, W, b, rows: int = 256) -> float:
+    """``max |Z|`` of ``Z = H W^T (+ 1 b^T)``, in blocks of ``rows`` rows."""
+    out = 0.0
+    for s in range(0, H.shape[0], rows):
+        Z = H[s : s + rows] @ W.T
+        out = max(out, float(np.abs(Z if b is None else Z + b).max(initial=0.0)))
+    return out
+
+
+def _stop_message(setup: _Setup, status: str, start, H, W, b) -> str:
+    """Why the run stopped (:data:`STATUSES`); for a target with zeros whose largest logit
+    grew by more than a quarter during an unconverged run, also that the infimum is then
+    approached only as logits go to ``-inf`` (no finite stationary head)."""
+    message = STATUSES[status]
+    if status == "converged" or setup.target.has_full_support or H.size == 0:
+        return message
+    before, after = _logit_scale(*start[2:]), _logit_scale(H, W, b)
+    if after > 1.25 * before:
+        message += (
+            f"; the target has zeros and the largest |logit| grew from {before:.3g} to "
+            f"{after:.3g} during the run: its infimum is approached only as some logits go "
+            "to -inf, so no finite head is stationary and grad_norm may never reach tol "
+            "(the gap is still a certified upper bound)"
+        )
+    return message
+
+
 def _solution(setup: _Setup, best, iterations: int, history: list, seconds: float) -> Solution:
-    """The :class:`Solution` of the best run (``best`` as returned by :func:`_finish`)."""
-    gap, H, W, b, grad_norm, init_name, status = best
+    """The :class:`Solution` of the best run (``best``: :func:`_finish`'s tuple and the start)."""
+    gap, H, W, b, grad_norm, init_name, status, start = best
     return Solution(
         d=setup.d,
         gap=gap,
@@ -156,6 +224,7 @@ def _solution(setup: _Setup, best, iterations: int, history: list, seconds: floa
         init=init_name,
         tol=setup.tol,
         history=tuple(history),
+        message=_stop_message(setup, status, start, H, W, b),
     )
 
 
@@ -250,8 +319,9 @@ def _fisher_start(setup: _Setup, fisher_logits, max_seconds) -> list[tuple]:
         return []
 
 
-def _minimize(setup: _Setup, obj, factors, max_iter, check_every, budget, t0):
-    """One run of the chosen method from ``factors``, its clock counting from ``t0``."""
+def _minimize(setup: _Setup, obj, factors, max_iter, check_every, budget, t0, callback=None):
+    """One run of the chosen method from ``factors``, its clock counting from ``t0``
+    (``callback(seconds, value, grad_norm)`` after each step or block)."""
 
     def clock():
         return time.perf_counter() - t0
@@ -269,6 +339,7 @@ def _minimize(setup: _Setup, obj, factors, max_iter, check_every, budget, t0):
                 clock=clock,
                 max_seconds=budget,
                 hvp_dtype=setup.hvp_dtype,
+                callback=callback,
             )
         return minimize_factors(
             obj,
@@ -280,6 +351,7 @@ def _minimize(setup: _Setup, obj, factors, max_iter, check_every, budget, t0):
             check_every=check_every,
             clock=clock,
             max_seconds=budget,
+            callback=callback,
         )
     except FloatingPointError as exc:
         raise ValueError(
@@ -327,9 +399,11 @@ def sweep(
         Checked before any solve (writable; a malformed file or one of another target is a
         ValueError); ``path + ".lock"`` keeps a second sweep off the same file.
     progress : bool
-        Show a tqdm progress bar.
+        Show a tqdm progress bar over the ranks (and, on large targets, each solve's own).
     **solve_kwargs
-        Passed to :func:`solve`.
+        Passed to :func:`solve`; its ``max_seconds`` (default
+        :data:`DEFAULT_MAX_SECONDS`) bounds each of the two solves per rank (defaults and
+        warm start), so a sweep takes at most ``2 len(ds) max_seconds`` plus set-up.
 
     Returns
     -------
@@ -358,6 +432,7 @@ def _sweep_ranks(target, ranks, path, progress, fingerprint, solve_kwargs) -> li
     from tqdm.auto import tqdm
 
     done = read_records(path, fingerprint)
+    solve_kwargs = {"progress": None if progress else False, **solve_kwargs}
     out: list[Solution] = []
     prev: Solution | None = None
     records = list(done.values())

@@ -296,3 +296,36 @@ def test_bounds_and_solve_agree_dense_vs_factored(d, bias):
         or d >= 8
     )
     assert sf.lower <= sol_f.gap <= sf.upper + 1e-12
+
+
+def _two_blocks():
+    """Two rows, each uniform on its own pair of tokens, and a uniform row: at d = 1 the
+    gap tends to 0 only as the off-block logits go to -inf (no finite minimiser)."""
+    import scipy.sparse as sp
+
+    P = np.array([[0.5, 0.5, 0, 0], [0, 0, 0.5, 0.5], [0.25, 0.25, 0.25, 0.25]])
+    return bn.Target.from_sparse(sp.csr_matrix(P))
+
+
+def test_a_run_drifting_to_infinity_says_so():
+    sol = bn.solve(_two_blocks(), 1, max_iter=5, progress=False)
+    assert sol.status == "max_iter"
+    assert "go to -inf" in sol.message and "grew from" in sol.message, sol.message
+    assert sol.gap < 1e-5  # the gap keeps falling towards the infimum 0
+    still = bn.solve(_two_blocks(), 1, max_iter=0, progress=False)  # logits did not grow
+    assert still.status == "max_iter" and "-inf" not in still.message
+
+
+def test_progress_bar_and_default_budget(capsys):
+    import inspect
+
+    from bottleneck.optim.solver import DEFAULT_MAX_SECONDS
+
+    default = inspect.signature(bn.solve).parameters["max_seconds"].default
+    assert default == DEFAULT_MAX_SECONDS and 0 < default < float("inf")
+    bn.solve(_two_blocks(), 1, max_iter=3, progress=True)
+    assert "solve d=1" in capsys.readouterr().err
+    bn.solve(_two_blocks(), 1, max_iter=3)  # small target: no bar by default
+    assert "solve d=1" not in capsys.readouterr().err
+    bn.sweep(_two_blocks(), [1], progress=False, max_iter=3)
+    assert capsys.readouterr().err == ""
