@@ -51,7 +51,7 @@ from .explicit import (
 )
 from .restriction import full_support_restrictions, restriction_candidates
 from .sandwich import BoundValue, Sandwich
-from .spectrum import factored_svd, fisher_tail_energy, tail_from_top
+from .spectrum import factored_svd, fisher_tail_energy, tail_from_top, tall_qr
 from .spectrum import tail_energy as target_tail_energy
 from .target import Target
 
@@ -500,9 +500,10 @@ def _fixed_feature_bounds(target: Target, d: int) -> dict:
     X, W, _ = target.factors
     w = np.asarray(target.weights)
     mean_norm = float(w @ np.linalg.norm(X, axis=1)) / float(w.sum())
-    s_head = np.linalg.svd(W, compute_uv=False)
+    # sigma(W*) from W*'s triangular QR factor: the same values, without a V x D SVD
+    s_head = np.linalg.svd(tall_qr(W, basis=False)[1], compute_uv=False)
     tail_x = factored_svd(
-        np.sqrt(w)[:, None] * X, W - W.mean(axis=0), shape=target.shape
+        np.sqrt(w)[:, None] * X, W - W.mean(axis=0), shape=target.shape, bases=False
     ).spectrum.tail(d)
     scale = float(w.sum())  # the Theorem P forms are stated for weights summing to 1
     proof = "proofs/theorem_p.md"

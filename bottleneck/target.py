@@ -516,28 +516,66 @@ class Target:
         return self._storage.block(sl)
 
     def mean_probs(self) -> np.ndarray:
-        """``pbar = pi^T P / sum(pi)``, shape (V,), computed block by block."""
-        acc = np.zeros(self.vocab_size)
-        for sl, p, _ in self.iter_rows():
-            acc += self._weights[sl] @ p
-        return acc / self._weights.sum()
+        """``pbar = pi^T P / sum(pi)``, shape (V,), computed block by block (once per target)."""
+
+        def compute():
+            acc = np.zeros(self.vocab_size)
+            for sl, p, _ in self.iter_rows():
+                acc += self._weights[sl] @ p
+            out = acc / self._weights.sum()
+            out.setflags(write=False)
+            return out
+
+        return self.cached("mean_probs", compute).copy()
 
     def min_probs(self) -> np.ndarray:
         """``m_i = min_j p_ij``, shape (N,) (0 where a row has zeros), block by block
-        (computed once per target)."""
+        (computed once per target; a factored target reads it off :meth:`_row_stats`)."""
 
         def compute():
-            out = np.empty(self.n_contexts)
-            for sl, p, _ in self.iter_rows():
-                out[sl] = p.min(axis=1)
+            if self.has_factors:
+                shift, log_mass, low = self._row_stats()
+                out = np.exp(low - log_mass)  # the smallest entry of log_softmax, exp'd
+            else:
+                out = np.empty(self.n_contexts)
+                for sl, p, _ in self.iter_rows():
+                    out[sl] = p.min(axis=1)
             out.setflags(write=False)
             return out
 
         return self.cached("min_probs", compute).copy()
 
+    def _row_stats(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Of a factored target, per row ``(m_i, log s_i, min_j z_ij - m_i)`` with
+        ``m_i = max_j z_ij`` and ``s_i = sum_j exp(z_ij - m_i)``: the numbers
+        :func:`log_softmax` subtracts, so ``log p_ij = (z_ij - m_i) - log s_i`` for any
+        column without another pass over the vocabulary (one pass, once per target)."""
+
+        def compute():
+            n = self.n_contexts
+            shift, log_mass, low = np.empty(n), np.empty(n), np.empty(n)
+            for start in range(0, n, self.block_rows()):
+                sl = slice(start, min(n, start + self.block_rows()))
+                Z = self._storage.logits(sl)
+                shift[sl] = Z.max(axis=1)
+                Z -= shift[sl, None]
+                low[sl] = Z.min(axis=1)
+                log_mass[sl] = np.log(np.exp(Z).sum(axis=1))
+            return shift, log_mass, low
+
+        return self.cached("row_stats", compute)
+
     def columns(self, tokens) -> tuple[np.ndarray, np.ndarray]:
-        """``(P[:, S], log P[:, S])`` for a token subset ``S``, block by block."""
+        """``(P[:, S], log P[:, S])`` for a token subset ``S``, block by block; a factored
+        target forms only those columns, ``O(N |S| D)`` after :meth:`_row_stats`."""
         S = _v.as_index_array(tokens, "tokens", self.vocab_size)
+        if self.has_factors:
+            X, W, b = self.factors
+            shift, log_mass, _ = self._row_stats()
+            Z = X @ W[S].T
+            if b is not None:
+                Z += b[S]
+            return _probs_and_logs((Z - shift[:, None]) - log_mass[:, None])
         P = np.empty((self.n_contexts, S.size))
         L = np.empty((self.n_contexts, S.size))
         for sl, p, lp in self.iter_rows():

@@ -191,3 +191,29 @@ def test_w_error_is_scale_invariant_at_extreme_scales(scale):
     np.testing.assert_array_equal(S.data, before)
     with pytest.raises(TypeError, match="complex"):
         bn.w_error(M + 1j, 1)
+
+
+@pytest.mark.parametrize("n, D", [(9000, 5), (8193, 64), (20000, 3), (100, 7)])
+def test_tall_qr_is_a_qr_decomposition(n, D):
+    from bottleneck.spectrum import tall_qr
+
+    A = np.random.default_rng(n).standard_normal((n, D)) * np.logspace(0, -6, D)
+    Q, R = tall_qr(A)
+    assert np.allclose(R, np.triu(R)) and Q.shape == (n, D)
+    assert np.abs(Q.T @ Q - np.eye(D)).max() <= 1e-13  # orthonormal to rounding
+    assert np.abs(Q @ R - A).max() <= 1e-13 * np.abs(A).max()
+    R_only = tall_qr(A, basis=False)
+    assert R_only[0] is None
+    s, s_ref = (np.linalg.svd(M, compute_uv=False) for M in (R_only[1], A))
+    assert np.allclose(s, s_ref, rtol=1e-10, atol=0)  # condition 1e6: 1e-10 is ~eps kappa
+
+
+def test_factored_svd_without_bases_has_the_same_values():
+    from bottleneck.spectrum import factored_svd
+
+    rng = np.random.default_rng(0)
+    L, R = rng.standard_normal((30, 6)), rng.standard_normal((10000, 6))
+    full, short = factored_svd(L, R), factored_svd(L, R, bases=False)
+    assert short.left_basis is None and short.right_basis is None
+    assert np.allclose(full.values, short.values, rtol=1e-12, atol=0)
+    assert np.allclose(full.values, np.linalg.svd(L @ R.T, compute_uv=False)[:6], rtol=1e-10)

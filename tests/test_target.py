@@ -172,6 +172,21 @@ def test_factored_target_rows_and_helpers_match_dense():
         _ = t.sparse_probs
 
 
+def test_factored_columns_match_the_rows_without_a_pass():
+    rng = np.random.default_rng(1)
+    X, W = rng.standard_normal((9, 4)) * 200, rng.standard_normal((50, 4))  # p underflows
+    t = bn.Target.from_factors(X, W, rng.standard_normal(50))
+    S = [0, 5, 5, 49, 17]
+    P, L = t.columns(S)
+    for sl, p, logp in t.iter_rows(chunk_size=4):  # the generic path, block by block
+        np.testing.assert_allclose(P[sl], p[:, S], rtol=1e-12, atol=0)
+        assert np.array_equal(np.isneginf(L[sl]), np.isneginf(logp[:, S]))
+        np.testing.assert_allclose(L[sl], logp[:, S], rtol=1e-12, atol=1e-12)
+    low = np.concatenate([p.min(axis=1) for _, p, _ in t.iter_rows(chunk_size=4)])
+    assert np.array_equal(t.min_probs(), low) and (low == 0).any() and not t.has_full_support
+    assert t.mean_probs() is not t.mean_probs()  # a cached value, handed out as copies
+
+
 def test_sparse_target_matches_dense_and_validates():
     rng = np.random.default_rng(1)
     C = sparse.random(30, 12, density=0.3, random_state=2, format="csr") * 10
