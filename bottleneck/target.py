@@ -516,66 +516,57 @@ class Target:
         return self._storage.block(sl)
 
     def mean_probs(self) -> np.ndarray:
-        """``pbar = pi^T P / sum(pi)``, shape (V,), computed block by block (once per target)."""
-
-        def compute():
-            acc = np.zeros(self.vocab_size)
-            for sl, p, _ in self.iter_rows():
-                acc += self._weights[sl] @ p
-            out = acc / self._weights.sum()
-            out.setflags(write=False)
-            return out
-
-        return self.cached("mean_probs", compute).copy()
+        """``pbar = pi^T P / sum(pi)``, shape (V,) (one pass over the rows, shared with
+        :meth:`min_probs` and :meth:`entropy`, once per target)."""
+        return self._row_summary()["mean"].copy()
 
     def min_probs(self) -> np.ndarray:
-        """``m_i = min_j p_ij``, shape (N,) (0 where a row has zeros), block by block
-        (computed once per target; a factored target reads it off :meth:`_row_stats`)."""
+        """``m_i = min_j p_ij``, shape (N,) (0 where a row has zeros; the pass of
+        :meth:`mean_probs`)."""
+        return self._row_summary()["min"].copy()
 
-        def compute():
-            if self.has_factors:
-                shift, log_mass, low = self._row_stats()
-                out = np.exp(low - log_mass)  # the smallest entry of log_softmax, exp'd
-            else:
-                out = np.empty(self.n_contexts)
-                for sl, p, _ in self.iter_rows():
-                    out[sl] = p.min(axis=1)
-            out.setflags(write=False)
-            return out
-
-        return self.cached("min_probs", compute).copy()
-
-    def _row_stats(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Of a factored target, per row ``(m_i, log s_i, min_j z_ij - m_i)`` with
-        ``m_i = max_j z_ij`` and ``s_i = sum_j exp(z_ij - m_i)``: the numbers
-        :func:`log_softmax` subtracts, so ``log p_ij = (z_ij - m_i) - log s_i`` for any
-        column without another pass over the vocabulary (one pass, once per target)."""
+    def _row_summary(self) -> dict:
+        """One pass over the rows, once per target: ``min`` (``min_j p_ij``), ``plogp``
+        (``sum_j p_ij log p_ij``), ``mean`` (``pi^T P / sum pi``) and, for a factored
+        target, ``shift`` (``m_i = max_j z_ij``) and ``log_mass`` (``log sum_j
+        exp(z_ij - m_i)``): the numbers :func:`log_softmax` subtracts, so that
+        ``log p_ij = (z_ij - m_i) - log_mass_i`` for any column (:meth:`columns`)."""
 
         def compute():
             n = self.n_contexts
-            shift, log_mass, low = np.empty(n), np.empty(n), np.empty(n)
+            out = {k: np.empty(n) for k in ("min", "plogp", "shift", "log_mass")}
+            acc = np.zeros(self.vocab_size)
             for start in range(0, n, self.block_rows()):
                 sl = slice(start, min(n, start + self.block_rows()))
-                Z = self._storage.logits(sl)
-                shift[sl] = Z.max(axis=1)
-                Z -= shift[sl, None]
-                low[sl] = Z.min(axis=1)
-                log_mass[sl] = np.log(np.exp(Z).sum(axis=1))
-            return shift, log_mass, low
+                if self.has_factors:  # log_softmax, keeping what it subtracts
+                    Z = self._storage.logits(sl)
+                    out["shift"][sl] = Z.max(axis=1)
+                    Z -= out["shift"][sl, None]
+                    out["log_mass"][sl] = np.log(np.exp(Z).sum(axis=1))
+                    p, logp = _probs_and_logs(Z - out["log_mass"][sl, None])
+                else:
+                    p, logp = self._storage.block(sl)
+                out["min"][sl] = p.min(axis=1)
+                out["plogp"][sl] = np.where(p > 0, p * np.where(p > 0, logp, 0.0), 0.0).sum(1)
+                acc += self._weights[sl] @ p
+            out["mean"] = acc / self._weights.sum()
+            for a in out.values():
+                a.setflags(write=False)
+            return out
 
-        return self.cached("row_stats", compute)
+        return self.cached("row_summary", compute)
 
     def columns(self, tokens) -> tuple[np.ndarray, np.ndarray]:
         """``(P[:, S], log P[:, S])`` for a token subset ``S``, block by block; a factored
-        target forms only those columns, ``O(N |S| D)`` after :meth:`_row_stats`."""
+        target forms only those columns, ``O(N |S| D)`` after :meth:`_row_summary`."""
         S = _v.as_index_array(tokens, "tokens", self.vocab_size)
         if self.has_factors:
             X, W, b = self.factors
-            shift, log_mass, _ = self._row_stats()
+            rows = self._row_summary()
             Z = X @ W[S].T
             if b is not None:
                 Z += b[S]
-            return _probs_and_logs((Z - shift[:, None]) - log_mass[:, None])
+            return _probs_and_logs((Z - rows["shift"][:, None]) - rows["log_mass"][:, None])
         P = np.empty((self.n_contexts, S.size))
         L = np.empty((self.n_contexts, S.size))
         for sl, p, lp in self.iter_rows():
@@ -611,12 +602,9 @@ class Target:
 
     # ------------------------------------------------------------------ losses
     def entropy(self) -> float:
-        """Entropy floor ``H(P) = sum_i pi_i H(p_i)`` in nats/token (theory.md §1)."""
-        total = 0.0
-        for sl, p, logp in self.iter_rows():
-            plogp = np.where(p > 0, p * np.where(p > 0, logp, 0.0), 0.0)
-            total -= float(self._weights[sl] @ plogp.sum(axis=1))
-        return total
+        """Entropy floor ``H(P) = sum_i pi_i H(p_i)`` in nats/token (theory.md §1), from the
+        pass of :meth:`mean_probs`."""
+        return -float(self._weights @ self._row_summary()["plogp"])
 
     def kl_per_context(self, Z) -> np.ndarray:
         """``KL(p_i || softmax(z_i))`` for every context, shape (N,), nats.
