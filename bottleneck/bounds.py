@@ -338,8 +338,7 @@ def bounds(
     Parameters
     ----------
     target : Target
-    d : int
-        Rank of the head, ``>= 0``.
+    d : int (rank of the head, ``>= 0``)
     method : {"auto", "exact", "lanczos", "randomized"}
         How top singular values are computed (:mod:`bottleneck.spectrum`).
     floors : sequence of float, optional
@@ -352,11 +351,9 @@ def bounds(
     fisher_estimate : float, optional
         ``E_F`` (:func:`bottleneck.fisher_estimate`); with ``solution``, ``estimates`` also
         holds the ratios ``E_1/solver`` and ``E_F/solver``.
-    certificate_work : float
-        Work budget of Theorem B's search (:func:`search_theorem_b`, default
-        :data:`~bottleneck.block_spectral.DEFAULT_MAX_WORK`); machine-independent.
-    progress : bool
-        Report each candidate of Theorem B's search as it finishes (for large targets).
+    certificate_work, progress
+        Work budget of Theorem B's search (:func:`search_theorem_b`; machine-independent),
+        and whether it reports each candidate as it finishes (for large targets).
 
     Returns
     -------

@@ -112,8 +112,7 @@ def solve(
         Precision of Newton's inner Hessian products; ``"auto"``: float32 from
         ``N V >= 2^18`` (where they are bandwidth-bound), else ``dtype``.
     progress : bool, optional
-        tqdm bar of elapsed seconds against the budget, with gap and gradient norm; None:
-        shown from ``N V >= 2^21``.
+        tqdm bar of seconds against the budget, gap and gradient norm; None: if N V >= 2^21.
 
     Returns
     -------
@@ -138,19 +137,30 @@ def solve(
     n, v = setup.target.shape
     show = n * v >= PROGRESS_MIN if progress is None else _v.check_bool(progress, "progress")
     with _progress_bar(show, d, max_seconds) as callback:
-        best, iterations, history = None, 0, []
-        for start in starts[:n_starts]:
-            history.append((time.perf_counter() - t0, start[0]))
-            budget = None if max_seconds is None else max(max_seconds - history[-1][0], 0.0)
-            run = _minimize(setup, obj, start[2:], max_iter, check_every, budget, t0, callback)
-            iterations += run.iterations
-            history += run.history
-            candidate = _finish(setup, obj, start, run)
-            if best is None or candidate[0] < best[0]:
-                best = candidate + (start,)
-            if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
-                break
-    return _solution(setup, best, iterations, history, time.perf_counter() - t0)
+        runs = _run_starts(
+            setup, obj, starts[:n_starts], (max_iter, check_every, max_seconds), t0, callback
+        )
+    return _solution(setup, *runs, time.perf_counter() - t0)
+
+
+def _run_starts(setup: _Setup, obj, starts, limits, t0, callback):
+    """``(best, iterations, history)`` over the runs from each of ``starts`` while the
+    budget ``limits = (max_iter, check_every, max_seconds)`` lasts (``best``: the lowest
+    gap's :func:`_finish` tuple and its start)."""
+    max_iter, check_every, max_seconds = limits
+    best, iterations, history = None, 0, []
+    for start in starts:
+        history.append((time.perf_counter() - t0, start[0]))
+        budget = None if max_seconds is None else max(max_seconds - history[-1][0], 0.0)
+        run = _minimize(setup, obj, start[2:], max_iter, check_every, budget, t0, callback)
+        iterations += run.iterations
+        history += run.history
+        candidate = _finish(setup, obj, start, run)
+        if best is None or candidate[0] < best[0]:
+            best = candidate + (start,)
+        if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+            break
+    return best, iterations, history
 
 
 class _progress_bar:

