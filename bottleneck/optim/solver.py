@@ -40,7 +40,7 @@ from .starts import FISHER_START_LIMIT, factor_logits, svd_start, warm_starts, z
 #: Entries of P from which Newton's inner Hessian products run in float32 (``"auto"``).
 FLOAT32_HVP_MIN = 2**18
 #: Default time budget of :func:`solve` in seconds (per call; ``max_seconds=None`` lifts it).
-DEFAULT_MAX_SECONDS = 300.0
+DEFAULT_MAX_SECONDS = 120.0
 #: Entries of P from which ``progress=None`` shows a progress bar.
 PROGRESS_MIN = 2**21
 

