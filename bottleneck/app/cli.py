@@ -30,6 +30,10 @@ from ..spectrum import centred_log_prob_spectrum
 from ..target import Target
 from .files import KEYS, InputError, load_array, probability_rows
 
+#: solve's default budget (``bottleneck.optim.solver.DEFAULT_MAX_SECONDS``, repeated here so
+#: that the CLI starts without importing torch; a test keeps them equal).
+DEFAULT_MAX_SECONDS = 120.0
+
 FILES_HELP = f"""\
 input files (FILE, --spectrum, --weights): .npy, .npz or .pt (read without unpickling:
   numpy allow_pickle=False, torch weights_only=True).
@@ -295,13 +299,23 @@ def _add_commands(sub) -> None:
     b.add_argument(
         "--solve", action="store_true", help="also run the solver and the Fisher estimate"
     )
-    b.add_argument("--max-seconds", type=_positive, default=None, help="solver budget with --solve")
+    b.add_argument(
+        "--max-seconds",
+        type=_positive,
+        default=DEFAULT_MAX_SECONDS,
+        help=f"solver budget with --solve (default {DEFAULT_MAX_SECONDS:g})",
+    )
     s = sub.add_parser(
         "solve", help="numerical optimum for one d", epilog=FILES_HELP, formatter_class=formatter
     )
     _file_args(s)
     s.add_argument("--d", type=_rank, required=True, help="rank of the head, <= min(N, V)")
-    s.add_argument("--max-seconds", type=_positive, default=None, help="solver budget")
+    s.add_argument(
+        "--max-seconds",
+        type=_positive,
+        default=DEFAULT_MAX_SECONDS,
+        help=f"solver budget (default {DEFAULT_MAX_SECONDS:g})",
+    )
     _add_sweep(sub, formatter)
     sp = sub.add_parser(
         "spectrum",

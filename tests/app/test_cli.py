@@ -279,3 +279,11 @@ def test_sweep_removes_the_temporary_files_a_killed_run_left(files, capsys, monk
         "sweep.json",
         "sweep.png",
     ]
+
+
+def test_cli_solver_budget_defaults_to_solves():
+    from bottleneck.optim.solver import DEFAULT_MAX_SECONDS
+
+    assert cli.DEFAULT_MAX_SECONDS == DEFAULT_MAX_SECONDS  # no unbounded default run
+    for argv in (["solve", "x.npy", "--d", "2"], ["bounds", "x.npy", "--d", "2", "--solve"]):
+        assert cli.parser().parse_args(argv).max_seconds == DEFAULT_MAX_SECONDS
