@@ -390,12 +390,7 @@ def bounds(
     >>> s.lower <= s.details["U_trunc"].value <= s.upper + 1e-12
     True
     """
-    if not isinstance(target, Target):
-        raise ValueError(f"target must be a bottleneck.Target; got {type(target).__name__}")
-    d = _v.check_rank(d)
-    _v.check_bounds_arguments(
-        target, d, floors=floors, solution=solution, fisher_estimate=fisher_estimate
-    )
+    d = _checked_arguments(target, d, floors, solution, fisher_estimate)
     details, T = upper_bounds(target, d, method=method, floors=floors)
     details.update(
         lower_bounds(
@@ -405,6 +400,17 @@ def bounds(
     details.update(spectral_estimates(target, d, T, method=method))
     details.update(solver_values(solution, fisher_estimate))
     return sandwich_of(details, d=d, bias=target.bias, entropy=target.entropy())
+
+
+def _checked_arguments(target, d, floors, solution, fisher_estimate) -> int:
+    """``d`` as an int, after checking every argument of :func:`bounds` (ValueError naming it)."""
+    if not isinstance(target, Target):
+        raise ValueError(f"target must be a bottleneck.Target; got {type(target).__name__}")
+    d = _v.check_rank(d)
+    _v.check_bounds_arguments(
+        target, d, floors=floors, solution=solution, fisher_estimate=fisher_estimate
+    )
+    return d
 
 
 def upper_bounds(
