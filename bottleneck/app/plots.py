@@ -119,12 +119,14 @@ def plot_bounds_vs_rank(rows, title: str, path) -> None:
     top.set(ylabel="loss (nats / token)", title=title)
     top.legend(fontsize=8, loc="upper right")
     bottom.axhline(1.0, color="k", lw=1.5, label="solver (= 1)")
+    ratios = [1.0]
     for key, label, style in RATIO_SERIES:
         x, y = ratio_to_solver(rows, key)
         if len(x):
             bottom.plot(x, y, label=label, **style)
+            ratios += list(y)
     bottom.set(yscale="log", xlabel="rank d of the head", ylabel="gap / solver's gap (log)")
-    _plain_log_ticks(bottom.yaxis)
+    _plain_log_ticks(bottom.yaxis, ratios)
     bottom.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3)
     for ax in (top, bottom):
         ax.grid(True, which="major", alpha=0.3)
@@ -132,12 +134,16 @@ def plot_bounds_vs_rank(rows, title: str, path) -> None:
     save_figure(fig, path)
 
 
-def _plain_log_ticks(axis) -> None:
-    """Log-axis ticks at 1, 2, 5 x 10^k labelled as plain numbers (0.2, 1, 5e-05)."""
+def _plain_log_ticks(axis, values) -> None:
+    """Log-axis ticks labelled as plain numbers (0.2, 1, 1e-05): at 1, 2, 5 x 10^k when the
+    ``values`` span at most two decades, else at about eight powers of ten."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=30))
-    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    v = np.asarray([x for x in values if np.isfinite(x) and x > 0], dtype=float)
+    decades = np.log10(v.max() / v.min()) if v.size else 0.0
+    subs = (1.0, 2.0, 5.0) if decades <= 2 else (1.0,)
+    axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=8 if decades > 2 else 30))
+    axis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
     axis.set_minor_formatter(NullFormatter())
 
 
@@ -161,6 +167,7 @@ def plot_overview(overview_rows, title: str, path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullLocator
 
     fig, ax = plt.subplots(figsize=(9, 5.5))
     targets = list(dict.fromkeys(r["target"] for r in overview_rows))
@@ -184,13 +191,13 @@ def plot_overview(overview_rows, title: str, path) -> None:
                     label=label,
                 )
     ax.axhline(1.0, color="k", lw=1.5, label="solver (= 1)")
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlabel="rank d of the head",
-        ylabel="bound / solver gap",
-        title="How tight the certified sandwich is: bounds over the solver's gap",
-    )
+    ax.set(xscale="log", yscale="log", xlabel="rank d of the head", ylabel="bound / solver gap")
+    ax.set_title(title)
+    ranks = sorted({r["d"] for r in overview_rows})
+    ax.set_xticks(ranks, [f"{d:g}" for d in ranks])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ratios = [r[k] for r in overview_rows for k in ("lower/solver", "upper/solver")]
+    _plain_log_ticks(ax.yaxis, ratios + [1.0])
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     save_figure(fig, path)
