@@ -156,12 +156,21 @@ def test_every_plotted_series_is_the_csv_beside_the_figure(tmp_path, monkeypatch
     assert "| solver / lower |" in text and "- `lower_by`:" in text and "overview.png" in text
     printed = capsys.readouterr().out
     assert "solver/lower" in printed and "synthetic" in printed and "words" in printed
-    # the second run reads the targets from the cache
+    assert printed.count("from the cache") == 0
+    # --fresh recomputes from the cached targets; a plain second run reads the cached rows
+    drawn.clear()
+    demo.run_demo(tmp_path, quick=False, fresh=True)
+    assert capsys.readouterr().out.count(") from the cache") == 2
+    assert_demo_folder(tmp_path, drawn)
+    fresh_csv = (tmp_path / "words.csv").read_text()
     drawn.clear()
     demo.run_demo(tmp_path, quick=False)
-    assert printed.count("from the cache") == 0
-    assert capsys.readouterr().out.count("from the cache") == 2
+    assert capsys.readouterr().out.count("rows from the cache of an earlier run") == 2
     assert_demo_folder(tmp_path, drawn)
+    assert "numbers read from the cache" in path.read_text()
+    # the cached rows are written back unchanged (the --fresh run recomputed them, so the
+    # cache now holds its rows: compare with what that run wrote)
+    assert (tmp_path / "words.csv").read_text() == fresh_csv
 
 
 def test_a_case_that_cannot_run_is_reported_with_its_fix(tmp_path, monkeypatch, capsys):
