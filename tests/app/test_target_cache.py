@@ -13,7 +13,8 @@ def _targets():
     rng = np.random.default_rng(0)
     P = rng.dirichlet(np.ones(5), size=4)
     S = sparse.csr_matrix(np.where(P > 0.2, P, 0.0))
-    X, W, b = rng.normal(size=(4, 3)), rng.normal(size=(6, 3)), rng.normal(size=6)
+    X, b = rng.normal(size=(4, 3)), rng.normal(size=6)
+    W = rng.normal(size=(6, 3)).astype(np.float32).astype(np.float64)  # stored as float32
     w = np.array([0.1, 0.2, 0.3, 0.4])
     return {
         "dense": Target.from_probs(P, weights=w, bias=True),
@@ -39,3 +40,11 @@ def test_a_damaged_cache_file_is_rebuilt(tmp_path):
     again, hit = cached_target(tmp_path, "k", lambda: target)
     assert not hit and again is target
     assert cached_target(tmp_path, "k", lambda: 1 / 0)[1]
+
+
+def test_a_head_that_is_not_float32_exact_is_kept_in_float64(tmp_path):
+    rng = np.random.default_rng(1)
+    target = Target.from_factors(rng.normal(size=(3, 2)), rng.normal(size=(4, 2)))
+    cached_target(tmp_path, "f64", lambda: target)
+    again, hit = cached_target(tmp_path, "f64", lambda: 1 / 0)
+    assert hit and again.fingerprint() == target.fingerprint()
