@@ -240,6 +240,12 @@ def _run_case(case: DemoCase, out: Path, fresh: bool = False) -> _Done:
     return _Done(case, rows, dropped, time.perf_counter() - t0, hit, computed)
 
 
+def _beaten(rows) -> str:
+    """The ranks where a trained head's gap is below the solver's (a solver stopped by its
+    budget: its gap is still a certified upper bound, but not the best head found)."""
+    return ",".join(str(r["d"]) for r in rows if r.get("trained", np.inf) < r.get("solver", 0))
+
+
 def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:20]
 
@@ -261,10 +267,12 @@ def summary_table(done) -> str:
         widths = [_width(r) for r in d.rows if r.get("solver", 0) > 0]
         span = f"{min(widths):.3g} .. {max(widths):.3g}" if widths else "-"
         conv = sum(r.get("solver_status") == "converged" for r in d.rows)
+        beaten = _beaten(d.rows)
         ranks = ",".join(str(r["d"]) for r in d.rows)
         lines.append(
             f"{d.case.name:<12} {d.rows[0]['entropy']:>7.3f} {ranks:<18} {span:>17} "
             f"{conv:>4}/{len(d.rows):<4} {d.seconds:>5.0f}"
+            + (f"  trained < solver at d = {beaten}" if beaten else "")
             + ("  (rows from the cache)" if d.cache_hit == "rows" else "")
         )
     return "\n".join(lines)
@@ -306,6 +314,17 @@ def _target_section(d: _Done) -> list[str]:
         "`demo --fresh` recomputes)",
         "target": " (target read from the cache)",
     }.get(d.cache_hit, "")
+    beaten = _beaten(d.rows)
+    note = (
+        [
+            f"At d = {beaten} the trained head beats the solver, which stopped at its time "
+            "budget (`solver_status`): the band's upper side is then the trained head "
+            "(`upper_by`).",
+            "",
+        ]
+        if beaten
+        else []
+    )
     return [
         head,
         "",
@@ -318,4 +337,5 @@ def _target_section(d: _Done) -> list[str]:
         "",
         markdown_table(d.rows),
         "",
+        *note,
     ]
