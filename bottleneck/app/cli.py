@@ -2,7 +2,7 @@
 
 Subcommands::
 
-    bottleneck demo [--out DIR] [--quick]          the main job: figures + Markdown report
+    bottleneck demo [--out DIR] [--quick] [--fresh] the main job: figures + Markdown report
     bottleneck bounds FILE --d 16 [--logits]        certified sandwich of a probability/logit file
     bottleneck bounds --spectrum FILE --d 16        bounds from singular values alone
     bottleneck solve FILE --d 16                    numerical optimum (certified upper bound)
@@ -143,7 +143,7 @@ def _values(loaded, normalize: bool):
 def demo(args) -> int:
     from .demo import run_demo
 
-    run_demo(args.out, quick=args.quick)
+    run_demo(args.out, quick=args.quick, fresh=args.fresh)
     return 0
 
 
@@ -288,6 +288,12 @@ def _add_commands(sub) -> None:
     )
     d.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
     d.add_argument("--quick", action="store_true", help="synthetic target only (CI)")
+    d.add_argument(
+        "--fresh",
+        action="store_true",
+        help="recompute every number (default: reuse the rows cached in OUT/cache by an "
+        "earlier run with the same settings)",
+    )
     b = sub.add_parser(
         "bounds", help="certified sandwich for one d", epilog=FILES_HELP, formatter_class=formatter
     )

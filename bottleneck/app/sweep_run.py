@@ -20,7 +20,7 @@ from .._io import (
     remove_orphaned_temporaries,
 )
 from .plots import write_table_and_figure
-from .report import check_rows
+from .report import TEXT_COLUMNS, check_rows
 
 __all__ = ["STATE", "TABLE", "FIGURE", "LOCK", "OUTPUT_HELP", "run_sweep"]
 
@@ -118,7 +118,7 @@ def _resumable_rows(out: Path, fingerprint: dict, settings: dict, restart: bool)
 
 def _read_state(path: Path) -> dict:
     """The state file, checked: its format, and rows with a rank, numbers and the certified
-    ordering (:func:`bottleneck.app.report.check_rows`)."""
+    ordering (:func:`bottleneck.app.report.check_rows`); text only in the text columns."""
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
         if not (isinstance(state, dict) and state.get("format") == _FORMAT):
@@ -127,7 +127,11 @@ def _read_state(path: Path) -> dict:
         for r in rows:
             if isinstance(r["d"], bool) or not isinstance(r["d"], int) or r["d"] < 0:
                 raise ValueError(f"rank {r['d']!r}")
-            bad = [k for k, v in r.items() if not _number(v)]
+            bad = [
+                k
+                for k, v in r.items()
+                if not (isinstance(v, str) if k in TEXT_COLUMNS else _number(v))
+            ]
             if bad:
                 raise ValueError(f"d={r['d']}: {bad[0]} = {r[bad[0]]!r} is not a number")
         check_rows(rows)

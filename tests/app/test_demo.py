@@ -10,8 +10,9 @@ def test_demo_cases_and_sandwich_rows():
     from bottleneck.app import demo
 
     (case,) = demo.demo_cases(quick=True)
-    assert case.name == "synthetic" and case.target.shape == (200, 300)
-    s = bn.bounds(case.target, 4)
+    target = case.build()
+    assert case.name == "synthetic" and target.shape == (200, 300)
+    s = bn.bounds(target, 4)
     (row,) = report.sandwich_rows([s])
     assert row == {
         "d": 4,
@@ -19,4 +20,6 @@ def test_demo_cases_and_sandwich_rows():
         "lower": s.lower,
         "upper": s.upper,
         **{name: b.value for name, b in s.details.items()},
+        "lower_by": s.lower_name,
+        "upper_by": s.upper_name,
     }

@@ -24,3 +24,24 @@ def test_report_round_trip_and_check_rows(tmp_path):
         )  # an explicit head below the reported upper bound
     with pytest.raises(ValueError, match="d=1: solver"):
         report.check_rows([{**rows[0], "solver": 0.05}])  # below the certified lower bound
+
+
+def test_duplicate_columns_are_dropped_and_the_key_says_so():
+    rows = [
+        {"d": 1, "lower": 0.1, "L_thm": 0.01, "L_restricted": 0.01, "solver": 0.3, "x": "a"},
+        {"d": 2, "lower": 0.05, "L_thm": 0.02, "L_restricted": 0.02, "solver": 0.1, "x": "a"},
+    ]
+    kept, dropped = report.drop_duplicate_columns(rows)
+    assert dropped == {"L_restricted": "L_thm"}
+    assert [list(r) for r in kept] == [["d", "lower", "L_thm", "solver", "x"]] * 2
+    key = report.column_key(kept, dropped)
+    assert "- `L_thm`: Theorem L" in key and "`L_restricted`" in key and "equals `L_thm`" in key
+    # the plotted columns stay even when equal to another
+    same = [{"d": 1, "lower": 0.1, "solver": 0.1, "upper": 0.1}]
+    assert report.drop_duplicate_columns(same) == (same, {})
+
+
+def test_text_columns_round_trip(tmp_path):
+    rows = [{"d": 1, "lower": 0.1, "lower_by": "L_B", "solver_status": "converged"}]
+    report.write_csv(rows, tmp_path / "t.csv")
+    assert report.read_csv(tmp_path / "t.csv") == rows
