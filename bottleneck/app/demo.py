@@ -318,8 +318,8 @@ def _target_section(d: _Done) -> list[str]:
     note = (
         [
             f"At d = {beaten} the trained head beats the solver, which stopped at its time "
-            "budget (`solver_status`): the band's upper side is then the trained head "
-            "(`upper_by`).",
+            "budget (`solver_status`) even when rerun from that head (`solver_start`): the "
+            "band's upper side is then the trained head (`upper_by`).",
             "",
         ]
         if beaten

@@ -283,13 +283,15 @@ class LrSweep:
 @dataclass(frozen=True)
 class RankCurvePoint(Record):
     """One point of :func:`rank_curve`: the float64 gap of the best trained rank-``d`` head
-    on the whole target, its peak learning rate (0 for the untrained logit-SVD start) and
-    the seconds spent on this rank."""
+    on the whole target, its peak learning rate (0 for the untrained logit-SVD start), the
+    seconds spent on this rank, and that head's logit factors ``(H, W, b)`` (float64,
+    ``Z = H W^T (+ 1 b^T)``; not recorded in tables), e.g. to start the solver from it."""
 
     d: int
     gap: float
     lr: float
     seconds: float
+    factors: tuple | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -797,8 +799,10 @@ def rank_curve(
     for d in tqdm(list(ds), desc="trained heads", disable=not progress):
         d = int(min(d, X.shape[1], target.vocab_size))
         t0 = time.perf_counter()
-        gap, lr = _best_trained_gap(target, X, d, init, train)
-        points.append(RankCurvePoint(d=d, gap=gap, lr=lr, seconds=time.perf_counter() - t0))
+        gap, lr, head = _best_trained_gap(target, X, d, init, train)
+        factors = tuple(None if a is None else np.array(a, np.float64) for a in head.factors(X))
+        seconds = time.perf_counter() - t0
+        points.append(RankCurvePoint(d=d, gap=gap, lr=lr, seconds=seconds, factors=factors))
     return points
 
 
@@ -817,8 +821,8 @@ def _curve_features(target: Target, features, fit_kwargs):
     return _check_features(np.eye(n)), None
 
 
-def _best_trained_gap(target: Target, X, d: int, init, train: dict) -> tuple[float, float]:
-    """``(gap, lr)`` of the best head of an :func:`lr_sweep` at rank ``d``, or of its
+def _best_trained_gap(target: Target, X, d: int, init, train: dict) -> tuple:
+    """``(gap, lr, head)`` of the best head of an :func:`lr_sweep` at rank ``d``, or of its
     logit-SVD start (``lr = 0``) when that start is better."""
     train = dict(train)
     lrs = train.pop("lrs")
@@ -845,9 +849,9 @@ def _best_trained_gap(target: Target, X, d: int, init, train: dict) -> tuple[flo
         progress=False,
         **train,
     )
-    best_gap, best_lr = head_gap(sweep.best.head, X, target), sweep.best.lr
+    best = (head_gap(sweep.best.head, X, target), sweep.best.lr, sweep.best.head)
     if start is not None:
         start_gap = head_gap(start, X, target)
-        if start_gap < best_gap:
-            best_gap, best_lr = start_gap, 0.0
-    return best_gap, best_lr
+        if start_gap < best[0]:
+            best = (start_gap, 0.0, start)
+    return best

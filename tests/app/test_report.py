@@ -45,3 +45,24 @@ def test_text_columns_round_trip(tmp_path):
     rows = [{"d": 1, "lower": 0.1, "lower_by": "L_B", "solver_status": "converged"}]
     report.write_csv(rows, tmp_path / "t.csv")
     assert report.read_csv(tmp_path / "t.csv") == rows
+
+
+def test_a_trained_head_that_beat_the_solver_is_polished_by_the_solver():
+    """rank_curve hands back each head's factors (their gap is the point's gap); the solver
+    rerun from a head ends at or below that head's gap, and is the gap of its own head."""
+    import numpy as np
+
+    import bottleneck as bn
+    from bottleneck.empirical.heads import rank_curve
+
+    target, _ = bn.targets.synthetic(12, 15, spectrum="power", decay=0.5, scale=3.0, seed=3)
+    (point,) = rank_curve(target, [2], lrs=(3e-2,), steps=40, progress=False)
+    H, W, b = point.factors
+    assert target.gap_factors(H, W, b) == pytest.approx(point.gap, rel=1e-12)
+    row = {"d": 2, "entropy": target.entropy(), "solver": np.inf, "upper": np.inf}
+    report.polish_from_head(target, row, point.factors, solve_seconds=600.0)
+    assert row["solver_start"] == "trained head"
+    assert row["solver"] <= point.gap * (1 + 1e-12)
+    assert row["upper"] == row["solver"]
+    best = bn.solve(target, 2, tol=1e-10)
+    assert row["solver"] >= best.gap * (1 - 1e-6) - 1e-12  # an explicit head: >= G*(2)
