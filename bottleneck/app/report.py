@@ -114,42 +114,43 @@ def bound_vs_loss_rows(
             if "solver" in row:
                 row.setdefault("solver_start", "auto")
             if point.gap < row.get("solver", np.inf) and point.d == row["d"]:
-                polish_from_head(target, row, point.factors, solve_seconds=solve_seconds)
+                polish_from_head(target, row, point, solve_seconds=solve_seconds)
             if point.gap < row["upper"]:
                 row.update(upper=point.gap, upper_by="trained")
     return rows
 
 
-def polish_from_head(target, row: dict, factors, *, solve_seconds: float) -> dict:
+def polish_from_head(target, row: dict, point, *, solve_seconds: float) -> dict:
     """Where a trained head beat the solver (stopped by its budget), run the solver again
     from that head and put its result in ``row`` (``solver``, ``solver_status``,
     ``solver_start``; ``upper`` if lower).
 
-    Newton from a warm start accepts only steps that lower ``G``, so the new ``solver`` gap
-    is at most the trained head's, and it is the gap of an explicit rank-``d`` head: a
-    certified upper bound on ``G*(d)`` (docs/theory.md §4, proofs/rank_fact.md).
-    ``factors = (H, W, b)``, the head's logits ``Z = H W^T (+ 1 b^T)``."""
+    ``point`` is the head's :class:`~bottleneck.empirical.heads.RankCurvePoint` (its ``d``,
+    ``gap`` and ``factors = (H, W, b)``, logits ``Z = H W^T (+ 1 b^T)``). ``solve`` returns
+    its start when it ends above it (status ``start_kept``), so the new ``solver`` gap is at
+    most the trained head's, and it is the gap of an explicit rank-``d`` head: a certified
+    upper bound on ``G*(d)`` (docs/theory.md §4, proofs/rank_fact.md)."""
     from ..optim import Solution, solve
 
-    H, W, b = factors
-    d, gap = int(row["d"]), float(target.gap_factors(H, W, b))
+    H, W, b = point.factors
     start = Solution(
-        d=d,
-        gap=gap,
-        loss=float(row["entropy"]) + gap,
+        d=point.d,
+        gap=point.gap,
+        loss=float(row["entropy"]) + point.gap,
         H=H,
         W=W,
         bias=b,
-        status="max_iter",
+        status="max_iter",  # Adam ran its fixed number of steps
         grad_norm=float("nan"),
         iterations=0,
         seconds=0.0,
         device="cpu",
         init="trained head",
     )
-    sol = solve(target, d, init=start, bias=b is not None, max_seconds=solve_seconds, max_iter=200)
-    flag = "converged" if sol.success else f"NOT converged ({sol.status})"
-    row.update(solver=sol.gap, solver_status=flag, solver_start="trained head")
+    sol = solve(
+        target, point.d, init=start, bias=b is not None, max_seconds=solve_seconds, max_iter=200
+    )
+    row.update(solver=sol.gap, solver_status=sol.status_line, solver_start="trained head")
     if sol.gap < row["upper"]:
         row.update(upper=sol.gap, upper_by="solver")
     return row

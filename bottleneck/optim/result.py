@@ -158,10 +158,14 @@ class Solution(Record):
         Z = self.H @ self.W.T
         return Z + self.bias if self.bias is not None else Z
 
+    @property
+    def status_line(self) -> str:
+        """``"converged"`` or ``"NOT converged (<status>)"`` (tables and ``str``)."""
+        return "converged" if self.success else f"NOT converged ({self.status})"
+
     def __str__(self) -> str:
-        flag = "converged" if self.success else f"NOT converged ({self.status})"
         return (
-            f"Solution(d={self.d}, gap={self.gap:.10g} nats/token, {flag}, "
+            f"Solution(d={self.d}, gap={self.gap:.10g} nats/token, {self.status_line}, "
             f"grad_norm={self.grad_norm:.2e}, iterations={self.iterations}, "
             f"{self.seconds:.2f} s on {self.device}, init={self.init!r})"
         )

@@ -60,7 +60,7 @@ def test_a_trained_head_that_beat_the_solver_is_polished_by_the_solver():
     H, W, b = point.factors
     assert target.gap_factors(H, W, b) == pytest.approx(point.gap, rel=1e-12)
     row = {"d": 2, "entropy": target.entropy(), "solver": np.inf, "upper": np.inf}
-    report.polish_from_head(target, row, point.factors, solve_seconds=600.0)
+    report.polish_from_head(target, row, point, solve_seconds=600.0)
     assert row["solver_start"] == "trained head"
     assert row["solver"] <= point.gap * (1 + 1e-12)
     assert row["upper"] == row["solver"]
