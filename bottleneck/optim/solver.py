@@ -122,7 +122,9 @@ def solve(
         (proofs/theorem_u.md); ``success`` says the head is also first-order stationary;
         ``message`` says why it stopped and, for a target with zeros whose logits grew
         unboundedly during the run, that its infimum is approached only as logits go to
-        ``-inf`` (no finite head is then stationary).
+        ``-inf`` (no finite head is then stationary); after a budget stop, also how much the
+        gap fell during the last quarter of the winning run (:func:`recent_decrease`): a
+        gap still falling is an upper bound on ``G*(d)``, not an estimate of it.
 
     Raises
     ------
@@ -146,7 +148,7 @@ def solve(
 def _run_starts(setup: _Setup, obj, starts, limits, t0, callback):
     """``(best, iterations, history)`` over the runs from each of ``starts`` while the
     budget ``limits = (max_iter, check_every, max_seconds)`` lasts (``best``: the lowest
-    gap's :func:`_finish` tuple and its start)."""
+    gap's :func:`_finish` tuple, its start and its run's own history)."""
     max_iter, check_every, max_seconds = limits
     best, iterations, history = None, 0, []
     for start in starts:
@@ -157,7 +159,7 @@ def _run_starts(setup: _Setup, obj, starts, limits, t0, callback):
         history += run.history
         candidate = _finish(setup, obj, start, run)
         if best is None or candidate[0] < best[0]:
-            best = candidate + (start,)
+            best = candidate + (start, history[-len(run.history) - 1 :])
         if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
             break
     return best, iterations, history
@@ -216,9 +218,33 @@ def _stop_message(setup: _Setup, status: str, start, H, W, b) -> str:
     return message
 
 
+def recent_decrease(run_history, fraction: float = 0.25) -> float:
+    """How much one run's gap fell during the last ``fraction`` of its time.
+
+    ``min{g_k : t_k <= t_e - fraction (t_e - t_s)} - min_k g_k`` over the run's points
+    ``(t_k, g_k)`` (its start, then each accepted step), ``t_s`` and ``t_e`` its first and
+    last times; 0 for a single point. A budget stop with a decrease that is large against
+    the accuracy wanted means the run was stopped while its gap was still falling.
+    Units: nats/token.
+    """
+    times = np.array([t for t, _ in run_history], dtype=float)
+    values = np.array([v for _, v in run_history], dtype=float)
+    cut = times[-1] - fraction * (times[-1] - times[0])
+    return float(values[times <= cut].min() - values.min())
+
+
 def _solution(setup: _Setup, best, iterations: int, history: list, seconds: float) -> Solution:
-    """The :class:`Solution` of the best run (``best``: :func:`_finish`'s tuple and the start)."""
-    gap, H, W, b, grad_norm, init_name, status, start = best
+    """The :class:`Solution` of the best run (``best``: :func:`_finish`'s tuple, the start
+    and the run's history); a run stopped by a budget says in its message how much its gap
+    fell during the last quarter of its time (:func:`recent_decrease`)."""
+    gap, H, W, b, grad_norm, init_name, status, start, run_history = best
+    message = _stop_message(setup, status, start, H, W, b)
+    if status in ("max_seconds", "max_iter") and len(run_history) > 1:
+        span = run_history[-1][0] - run_history[0][0]
+        message += (
+            f"; the gap fell by {recent_decrease(run_history):.3g} nats during the last "
+            f"quarter of the run that gave this head (its last {0.25 * span:.3g} s)"
+        )
     return Solution(
         d=setup.d,
         gap=gap,
@@ -234,7 +260,7 @@ def _solution(setup: _Setup, best, iterations: int, history: list, seconds: floa
         init=init_name,
         tol=setup.tol,
         history=tuple(history),
-        message=_stop_message(setup, status, start, H, W, b),
+        message=message,
     )
 
 

@@ -316,6 +316,26 @@ def test_a_run_drifting_to_infinity_says_so():
     assert still.status == "max_iter" and "-inf" not in still.message
 
 
+def test_recent_decrease_of_one_run():
+    from bottleneck.optim.solver import recent_decrease
+
+    run = ((1.0, 5.0), (2.0, 3.0), (3.0, 4.0), (4.0, 2.5), (5.0, 2.0))
+    assert recent_decrease(run, 0.25) == 2.5 - 2.0  # cut at t = 4: best by then 2.5
+    assert recent_decrease(run, 0.5) == 3.0 - 2.0  # cut at t = 3: best by then 3.0
+    assert recent_decrease(run, 1.0) == 5.0 - 2.0  # cut at the start
+    assert recent_decrease(((0.0, 1.0),)) == 0.0
+
+
+def test_a_budget_stop_says_how_much_the_gap_was_still_falling():
+    sol = bn.solve(_two_blocks(), 1, max_iter=5, progress=False)
+    assert sol.status == "max_iter"
+    # the gap tends to 0 only as logits go to -inf: the winning run was still falling
+    falling = float(sol.message.split("the gap fell by ")[1].split(" nats")[0])
+    assert 0 < falling <= max(v for _, v in sol.history) - sol.gap, sol.message
+    converged = bn.solve(_two_blocks(), 2, progress=False)
+    assert converged.success and "fell by" not in converged.message
+
+
 def test_progress_bar_and_default_budget(capsys):
     import inspect
 
