@@ -6,12 +6,18 @@
    context ``r`` that has the token and ``h_i . u <= 0`` on every other, ``< 0`` somewhere:
    moving ``w_j`` along ``u`` lowers the gap for ever, so the infimum is approached only as
    logits go to -inf (no finite stationary head).
-2. Factored targets 48 x 3,000 from 8-dimensional features scaled by 1, 1.5 and 2.5 (more
+2. With ``--long-seconds S`` (e.g. 900), the same target and rank solved for ``S`` seconds:
+   the gap at 60, 120, 300, 600, ... s from its history, the final gradient norm, the part of
+   the gap that is mass on zeros of the target (``sum_i pi_i (-log(1 - m_i))`` with ``m_i``
+   the head's mass outside the support of row ``i``: what a head loses by not being able to
+   zero those entries), the largest logit and the support sizes of the rows with the largest
+   ``|h_i|``.
+3. Factored targets 48 x 3,000 from 8-dimensional features scaled by 1, 1.5 and 2.5 (more
    and more peaked rows: min p from 1e-19 to 1e-47), d = 2: Newton steps to ``tol``, at most
    ``--max-iter``, counted in iterations (no clock).
 
 Run: ``OMP_NUM_THREADS=1 .venv/bin/python experiments/solver_diagnosis.py [--seconds 120]
-[--max-iter 150]`` (about 3 minutes).
+[--max-iter 150] [--long-seconds 900]`` (about 3 minutes, plus ``S`` seconds).
 """
 
 from __future__ import annotations
@@ -43,11 +49,40 @@ def recession_directions(target, H, tokens):
     return found
 
 
+def long_run(target, seconds, d=4):
+    """Measurement 2: where a long run goes, and what its gap is made of."""
+    sol = bn.solve(target, d, max_seconds=seconds, n_starts=1, progress=False)
+    marks = [m for m in (60, 120, 300, 600, 900, 1800, 3600) if m <= seconds]
+    at = {m: min((v for s, v in sol.history if s <= m), default=float("nan")) for m in marks}
+    P = target.sparse_probs.tocsr()
+    Z = sol.logits()
+    Z = Z - Z.max(axis=1, keepdims=True)
+    Q = np.exp(Z)
+    Q /= Q.sum(axis=1, keepdims=True)
+    on_support = np.array(
+        [Q[i, P.indices[P.indptr[i] : P.indptr[i + 1]]].sum() for i in range(P.shape[0])]
+    )
+    zero_part = float(np.sum(np.asarray(target.weights) * -np.log(on_support)))
+    norms = np.linalg.norm(sol.H, axis=1)
+    largest = np.argsort(-norms)[:5]
+    print(
+        f"KJV bigrams, d = {d}, {sol.seconds:.0f} s: gap "
+        + ", ".join(f"{at[m]:.6g} at {m} s" for m in marks)
+        + f", {sol.gap:.6g} at the end ({sol.status}), grad {sol.grad_norm:.1e}; mass on zeros "
+        f"of the target: {zero_part:.4g} nats of the gap (median row mass "
+        f"{np.median(1 - on_support):.3f}); largest |logit| {np.abs(sol.logits()).max():.3g}; "
+        f"rows with the largest |h_i| ({', '.join(f'{norms[i]:.0f}' for i in largest)}) have "
+        f"{', '.join(str(np.diff(P.indptr)[i]) for i in largest)} observed next words",
+        flush=True,
+    )
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=120.0)
     p.add_argument("--sample", type=int, default=40)
     p.add_argument("--max-iter", type=int, default=150)
+    p.add_argument("--long-seconds", type=float, default=0.0)
     args = p.parse_args(argv)
     t = bn.targets.ngram(
         bn.corpora.kjv(), order=2, tokenizer="words", min_count=20, max_contexts=300
@@ -63,6 +98,8 @@ def main(argv=None):
         f"{args.sample} sampled; message: {sol.message}",
         flush=True,
     )
+    if args.long_seconds > 0:
+        long_run(t, args.long_seconds)
     for scale in (1.0, 1.5, 2.5):
         rng = np.random.default_rng(0)
         X = scale * rng.standard_normal((48, 8))
