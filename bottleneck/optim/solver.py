@@ -120,11 +120,9 @@ def solve(
         ``gap`` is the float64 gap of the returned explicit head, a certified upper bound on
         ``G*(d)`` whatever its ``status`` and never above the best start's
         (proofs/theorem_u.md); ``success`` says the head is also first-order stationary;
-        ``message`` says why it stopped and, for a target with zeros whose logits grew
-        unboundedly during the run, that its infimum is approached only as logits go to
-        ``-inf`` (no finite head is then stationary); after a budget stop, also how much the
-        gap fell during the last quarter of the winning run (:func:`recent_decrease`): a
-        gap still falling is an upper bound on ``G*(d)``, not an estimate of it.
+        ``message``: why it stopped; for a target with zeros whose logits grew, that the
+        infimum is approached only as logits go to ``-inf`` (no finite stationary head);
+        after a budget stop, the gap's fall in the run's last quarter (:func:`recent_decrease`).
 
     Raises
     ------
