@@ -13,17 +13,22 @@ shipped trust-region Newton (``baseline``), so the gaps compare at equal wall ti
   those steps by the best ``alpha`` in ``1, 2, 4, ...`` (a value pass each).
 * ``balance``: after each accepted step, the gauge ``H -> H R, W -> W R^{-T}`` that gives
   both factors the same singular values (``H^T H = W^T W``).
+* ``continuation``: the shipped Newton on the smoothed targets ``(1 - eps) P + eps / V``
+  (full support: a finite minimiser) for ``eps = 1e-2, 1e-3, 1e-4, 1e-5``, a tenth of the
+  budget each, each warm-started from the last, then on ``P`` for the rest of the budget.
 
 Run: ``OMP_NUM_THREADS=2 .venv/bin/python experiments/solver_variants.py [--seconds 60]
-[--d 4] [--damp 1e-3]`` (about ``5 x seconds``). Results and what they mean:
-experiments/README.md, "Real targets".
+[--d 4] [--damp 1e-3] [--only block,continuation]`` (about ``5 x seconds`` for all).
+Results and what they mean: experiments/README.md, "Real targets".
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import time
 
+import numpy as np
 import torch
 
 import bottleneck as bn
@@ -185,12 +190,36 @@ class Extrapolation:
         return H, W
 
 
+def continuation(target, d, seconds, eps_schedule=(1e-2, 1e-3, 1e-4, 1e-5)):
+    """Variant ``continuation``: ``solve`` on smoothed copies of ``target``, then on it; the
+    stages as ``(eps, gap on the smoothed target, gap on target, Newton steps)``."""
+    P = np.asarray(target.probs) if target.is_dense else target.sparse_probs.toarray()
+    weights = np.asarray(target.weights)
+    t0, sol, stages = time.perf_counter(), None, []
+    for eps in eps_schedule:
+        smooth = bn.Target.from_probs((1 - eps) * P + eps / P.shape[1], weights=weights)
+        sol = bn.solve(
+            smooth,
+            d,
+            max_seconds=seconds / 10,
+            n_starts=1,
+            progress=False,
+            init="auto" if sol is None else sol,
+        )
+        stages.append((eps, sol.gap, target.gap_factors(sol.H, sol.W), sol.iterations))
+    left = max(seconds - (time.perf_counter() - t0), 0.0)
+    final = bn.solve(target, d, max_seconds=left, n_starts=1, progress=False, init=sol)
+    return final, stages
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--d", type=int, default=4)
     p.add_argument("--damp", type=float, default=1e-3)
+    p.add_argument("--only", default="baseline,block,extrapolate,balance,continuation")
     args = p.parse_args(argv)
+    chosen = args.only.split(",")
     t = bn.targets.ngram(
         bn.corpora.kjv(), order=2, tokenizer="words", min_count=20, max_contexts=300
     )
@@ -204,6 +233,8 @@ def main(argv=None):
     }
     BlockModel.damp = args.damp
     for name, (model, minimize) in variants.items():
+        if name not in chosen:
+            continue
         newton._Model, solver.minimize_factors_newton = model, minimize
         try:
             sol = bn.solve(t, args.d, max_seconds=args.seconds, n_starts=1, progress=False)
@@ -213,6 +244,16 @@ def main(argv=None):
         print(
             f"{name}: d = {args.d}, {args.seconds:.0f} s: gap {sol.gap:.6g}, grad "
             f"{sol.grad_norm:.1e}, {sol.iterations} Newton steps{extra}",
+            flush=True,
+        )
+    if "continuation" in chosen:
+        sol, stages = continuation(t, args.d, args.seconds)
+        steps = "; ".join(
+            f"eps {e:g}: {g:.6g} smoothed, {r:.6g} on P, {k} steps" for e, g, r, k in stages
+        )
+        print(
+            f"continuation: d = {args.d}, {args.seconds:.0f} s: gap {sol.gap:.6g}, grad "
+            f"{sol.grad_norm:.1e} ({steps})",
             flush=True,
         )
 

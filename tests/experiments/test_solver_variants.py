@@ -78,3 +78,15 @@ def test_each_variant_converges_on_a_tiny_target_as_the_shipped_newton_does(vari
     assert sol.success, sol.message
     assert sol.gap <= reference.history[0][1]
     assert bn.bounds(t, 2).lower <= sol.gap
+
+
+def test_continuation_ends_no_higher_than_its_last_smoothed_stage(variants):
+    t = _target(4)  # with zeros: the smoothed copies have full support, t has not
+    # a budget (not an assertion): the final run on t, whose infimum is not attained, uses it
+    sol, stages = variants.continuation(t, 2, seconds=2.0, eps_schedule=(1e-2, 1e-4))
+    assert [e for e, *_ in stages] == [1e-2, 1e-4]
+    for _eps, smoothed_gap, gap_on_t, steps in stages:
+        assert smoothed_gap >= 0 and gap_on_t >= 0 and steps >= 0
+    # the last stage's head is the final solve's warm start: solve never ends above its start
+    assert sol.gap <= stages[-1][2] + 1e-12
+    assert bn.bounds(t, 2).lower <= sol.gap
