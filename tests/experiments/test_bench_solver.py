@@ -1,23 +1,15 @@
 """experiments/bench_solver.py: the ratio bookkeeping on hand-made histories and an injected
 clock, and tiny runs limited by steps (none of it depends on the machine's speed)."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from . import load_experiment
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location(
-        "bench_solver", ROOT / "experiments" / "bench_solver.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_experiment("bench_solver")
 
 
 def test_ratios_when_adam_reaches_the_goal(bench):

@@ -1,26 +1,14 @@
 """experiments/degeneration.py on real SmolLM2 (marked realdata) and on fake Pythia revisions."""
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bottleneck import corpora, degeneration, lm
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_experiment():
-    spec = importlib.util.spec_from_file_location(
-        "degeneration_experiment", ROOT / "experiments" / "degeneration.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
+from . import load_experiment
 
 needs_corpus = pytest.mark.skipif(
     not (corpora.available("wiki") or corpora.available("kjv")),
@@ -36,7 +24,7 @@ needs_corpus = pytest.mark.skipif(
 )
 @pytest.mark.slow
 def test_smollm2_degeneration_quick(tmp_path):
-    result = load_experiment().main(["--quick", "--out", str(tmp_path)])["smollm2"]
+    result = load_experiment("degeneration").main(["--quick", "--out", str(tmp_path)])["smollm2"]
     assert (
         len(result["layer_anisotropy"]) == 31
     )  # embeddings + 30 layers (last after the final norm)
@@ -69,7 +57,7 @@ def test_pythia_checkpoint_path_on_fake_revisions(tmp_path):
             max_position_embeddings=128,
         )
         transformers.GPTNeoXForCausalLM(cfg).save_pretrained(root / rev)
-    rows = load_experiment().main(
+    rows = load_experiment("degeneration").main(
         [
             "--quick",
             "--skip-smollm2",

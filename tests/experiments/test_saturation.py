@@ -6,7 +6,6 @@ bottleneck.empirical.scaling); only the experiment's written outputs are compare
 """
 
 import csv
-import importlib.util
 import json
 import math
 import warnings
@@ -16,17 +15,10 @@ import numpy as np
 import pytest
 from scipy.optimize import OptimizeWarning, curve_fit
 
+from . import load_experiment
+
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "bottleneck" / "data" / "pythia"
-
-
-def load_experiment():
-    spec = importlib.util.spec_from_file_location(
-        "saturation_experiment", ROOT / "experiments" / "saturation.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def raw_curves():
@@ -90,7 +82,7 @@ def independent_fit(curves, params, min_step):
 
 
 def test_lambada_numbers_reproduced_independently(tmp_path):
-    exp = load_experiment()
+    exp = load_experiment("saturation")
     exp.main(["lambada", "--quick", "--out", str(tmp_path)])
     with open(tmp_path / "lambada_gaps.csv", newline="") as fh:
         written = {r["model"]: r for r in csv.DictReader(fh)}
@@ -145,7 +137,7 @@ def test_measure_on_tiny_gpt_neox_with_fake_revisions(tmp_path, monkeypatch):
         roots.append(root)
     text = tmp_path / "sample.txt"
     text.write_text("In the beginning God created the heaven and the earth. " * 40)
-    exp = load_experiment()
+    exp = load_experiment("saturation")
     out = tmp_path / "out"
     argv = [
         "measure",
