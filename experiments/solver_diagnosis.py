@@ -28,6 +28,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 import bottleneck as bn
+from bottleneck.target import log_softmax
 
 
 def recession_directions(target, H, tokens):
@@ -54,25 +55,24 @@ def long_run(target, seconds, d=4):
     sol = bn.solve(target, d, max_seconds=seconds, n_starts=1, progress=False)
     marks = [m for m in (60, 120, 300, 600, 900, 1800, 3600) if m <= seconds]
     at = {m: min((v for s, v in sol.history if s <= m), default=float("nan")) for m in marks}
-    P = target.sparse_probs.tocsr()
+    P = target.sparse_probs.tocoo()
     Z = sol.logits()
-    Z = Z - Z.max(axis=1, keepdims=True)
-    Q = np.exp(Z)
-    Q /= Q.sum(axis=1, keepdims=True)
-    on_support = np.array(
-        [Q[i, P.indices[P.indptr[i] : P.indptr[i + 1]]].sum() for i in range(P.shape[0])]
-    )
+    largest_logit = np.abs(Z).max()
+    # q_i(support of p_i): the head's mass on the observed next words of each context
+    Q_observed = np.exp(log_softmax(Z)[P.row, P.col])
+    on_support = np.bincount(P.row, weights=Q_observed, minlength=P.shape[0])
     zero_part = float(np.sum(np.asarray(target.weights) * -np.log(on_support)))
     norms = np.linalg.norm(sol.H, axis=1)
     largest = np.argsort(-norms)[:5]
+    observed = np.bincount(P.row, minlength=P.shape[0])
     print(
         f"KJV bigrams, d = {d}, {sol.seconds:.0f} s: gap "
         + ", ".join(f"{at[m]:.6g} at {m} s" for m in marks)
         + f", {sol.gap:.6g} at the end ({sol.status}), grad {sol.grad_norm:.1e}; mass on zeros "
         f"of the target: {zero_part:.4g} nats of the gap (median row mass "
-        f"{np.median(1 - on_support):.3f}); largest |logit| {np.abs(sol.logits()).max():.3g}; "
+        f"{np.median(1 - on_support):.3f}); largest |logit| {largest_logit:.3g}; "
         f"rows with the largest |h_i| ({', '.join(f'{norms[i]:.0f}' for i in largest)}) have "
-        f"{', '.join(str(np.diff(P.indptr)[i]) for i in largest)} observed next words",
+        f"{', '.join(str(observed[i]) for i in largest)} observed next words",
         flush=True,
     )
 
