@@ -193,7 +193,7 @@ class Extrapolation:
 def continuation(target, d, seconds, eps_schedule=(1e-2, 1e-3, 1e-4, 1e-5)):
     """Variant ``continuation``: ``solve`` on smoothed copies of ``target``, then on it; the
     stages as ``(eps, gap on the smoothed target, gap on target, Newton steps)``."""
-    P = np.asarray(target.probs) if target.is_dense else target.sparse_probs.toarray()
+    P = np.asarray(target.probs)  # dense for every storage (up to DENSE_LIMIT entries)
     weights = np.asarray(target.weights)
     t0, sol, stages = time.perf_counter(), None, []
     for eps in eps_schedule:
