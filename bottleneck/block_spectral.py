@@ -44,6 +44,7 @@ __all__ = [
     "admissible_scaling",
     "used_weight",
     "projected_block",
+    "projected_stack",
     "Block",
     "Certificate",
     "CertificateError",
@@ -211,6 +212,7 @@ def used_weight(r, alpha: float, family: str = "phi"):
     """Weight an entry with scaling ``r = s_i t_j`` uses: ``alpha max(r, r^2)`` (``phi``) or
     ``b^2 / phi_e(b/r)`` (``huber``, ``b = alpha``); the inverse of :func:`admissible_scaling`.
 
+    ``alpha`` may be an array broadcastable to ``r`` (one constant per block of a stack).
     Proof that an entry with ``w >= used_weight(r)`` satisfies the per-entry inequality of
     Theorem B: proofs/theorem_b.md, step 3.
     """
@@ -218,9 +220,10 @@ def used_weight(r, alpha: float, family: str = "phi"):
     if family == "phi":
         return alpha * np.maximum(r, r * r)
     if family == "huber":
+        b = np.broadcast_to(np.asarray(alpha, dtype=np.float64), r.shape)
         out = np.zeros_like(r)
         pos = r > 0
-        out[pos] = alpha * alpha / phi_even(alpha / r[pos])
+        out[pos] = b[pos] * b[pos] / phi_even(b[pos] / r[pos])
         return out
     raise ValueError(f"family must be one of {FAMILIES}; got {family!r}")
 
@@ -235,13 +238,22 @@ def projected_block(log_probs, s, t, bias: bool) -> np.ndarray:
     L = np.asarray(log_probs, dtype=np.float64)
     s = np.asarray(s, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
-    B = s[:, None] * L * t[None, :]
-    tn = t / np.linalg.norm(t)
-    B = B - np.outer(B @ tn, tn)
+    return projected_stack(L[None], s[None], t[None], bias)[0][0]
+
+
+def projected_stack(L, S, T, bias: bool):
+    """:func:`projected_block` of a stack: ``L`` (K, m, n), ``S`` (K, m), ``T`` (K, n) give
+    ``(B', scale)`` of shapes (K, m, n) and (K,), ``scale_k = ||diag(s_k) L_k diag(t_k)||_F``
+    before the projections (the size the rounding margins are relative to).
+    Proof: proofs/theorem_b.md, step 5."""
+    B = S[:, :, None] * L * T[:, None, :]
+    scale = np.sqrt(np.sum(B * B, axis=(1, 2)))
+    tn = T / np.linalg.norm(T, axis=1, keepdims=True)
+    B = B - (B @ tn[:, :, None]) * tn[:, None, :]
     if bias:
-        sn = s / np.linalg.norm(s)
-        B = B - np.outer(sn, sn @ B)
-    return B
+        sn = S / np.linalg.norm(S, axis=1, keepdims=True)
+        B = B - sn[:, :, None] * (sn[:, None, :] @ B)
+    return B, scale
 
 
 # ---------------------------------------------------------------------------- certificates
@@ -337,27 +349,27 @@ class Certificate:
         return f"{len(self.blocks)} blocks of ~{m} x {n}; {self.search}"
 
 
-def _singular_values_lower(B: np.ndarray, scale: float) -> np.ndarray:
-    """Singular values of the projected block ``B`` minus a rounding margin: lower bounds.
+def _singular_values_lower(B: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Singular values of a stack of projected blocks ``B`` (K, m, n) minus a rounding
+    margin: lower bounds, shape (K, min(m, n)), each row in decreasing order.
 
-    ``scale`` is ``||diag(s) L diag(t)||_F`` before the projections. Forming ``B`` (products,
-    projections; the log-probabilities themselves carry a relative ``eps``) perturbs it by
-    ``O(eps scale)``, and LAPACK's SVD is backward stable (exact for ``B + E`` with
-    ``||E||_2 <= c eps ||B||``); the margin ``32 eps (max(m, n) sigma_1 + sqrt(max(m, n))
+    ``scale`` (K,) is ``||diag(s) L diag(t)||_F`` before the projections. Forming ``B``
+    (products, projections; the log-probabilities themselves carry a relative ``eps``)
+    perturbs it by ``O(eps scale)``, and LAPACK's SVD is backward stable (exact for ``B + E``
+    with ``||E||_2 <= c eps ||B||``); the margin ``32 eps (max(m, n) sigma_1 + sqrt(max(m, n))
     scale)`` covers both with room, so a block of exact rank ``<= d`` certifies 0.
     """
-    if B.size == 0:
-        return np.zeros(0)
     sv = np.linalg.svd(B, compute_uv=False)
-    side = max(B.shape)
-    margin = 32.0 * _EPS * (side * sv[0] + np.sqrt(side) * scale)
+    side = max(B.shape[1:])
+    margin = 32.0 * _EPS * (side * sv[:, :1] + np.sqrt(side) * scale[:, None])
     return np.maximum(sv - margin, 0.0)
 
 
-def _block_value(beta: np.ndarray, d: int, block: Block) -> float:
-    if block.family == "phi":
-        return block.alpha * float(np.sum(phi_even(beta[d:])))
-    return float(np.sum(_huber(beta[d:], block.alpha)))
+def _block_values(beta: np.ndarray, d: int, alpha: np.ndarray, family: str) -> np.ndarray:
+    """Each block's value from its singular values ``beta`` (K, r) and constants (K,)."""
+    if family == "phi":
+        return alpha * np.sum(phi_even(beta[:, d:]), axis=1)
+    return np.sum(_huber(beta[:, d:], alpha[:, None]), axis=1)
 
 
 def _check_block_fields(block: Block, shape: tuple[int, int], k: int) -> None:
@@ -427,18 +439,7 @@ def verify_theorem_b(target, d: int, certificate: Certificate) -> float:
     cols = np.unique(np.concatenate([b.cols for b in certificate.blocks]))
     P, L = target.columns(cols)
     w = np.asarray(target.weights)[:, None] * P
-    used = np.zeros_like(w)
-    position = {int(c): i for i, c in enumerate(cols)}
-    values = []
-    for k, block in enumerate(certificate.blocks):
-        jj = np.array([position[int(c)] for c in block.cols])
-        sub = np.ix_(block.rows, jj)
-        if np.any(~(P[sub] > 0)):
-            raise CertificateError(f"block {k} leaves the support (some p_ij = 0)")
-        used[sub] += used_weight(np.outer(block.s, block.t), block.alpha, block.family)
-        B = projected_block(L[sub], block.s, block.t, target.bias)
-        scale = float(np.linalg.norm(block.s[:, None] * L[sub] * block.t[None, :]))
-        values.append(_block_value(_singular_values_lower(B, scale), d, block))
+    used, values = _used_and_values(certificate.blocks, cols, P, L, d, target.bias)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(used > 0, used / w, 0.0)
     worst = float(np.max(ratio))
@@ -449,12 +450,44 @@ def verify_theorem_b(target, d: int, certificate: Certificate) -> float:
             f"token {int(cols[j])}"
         )
     # accumulate with a relative rounding margin on the sum
-    value = float(np.sum(values)) / max(1.0, worst) * (1.0 - 8 * _EPS * len(values))
+    value = math.fsum(values) / max(1.0, worst) * (1.0 - 8 * _EPS * len(values))
     if certificate.value > value * (1.0 + 1e-9) + 1e-300:
         raise CertificateError(
             f"certificate claims {certificate.value:.10g} but its blocks support {value:.10g}"
         )
     return max(value, 0.0)
+
+
+def _used_and_values(blocks, cols, P, L, d: int, bias: bool):
+    """The weight the blocks use on every entry of the ``cols`` columns (N, |cols|) and
+    each block's value (len(blocks),), blocks of one shape and family batched together;
+    raises :class:`CertificateError` for the first block that leaves the support."""
+    groups: dict[tuple, list[int]] = {}
+    for k, block in enumerate(blocks):
+        groups.setdefault((block.shape, block.family), []).append(k)
+    values = np.zeros(len(blocks))
+    flat_index, flat_used, outside = [], [], []
+    for (_, family), ks in groups.items():
+        R = np.stack([blocks[k].rows for k in ks])[:, :, None]
+        C = np.searchsorted(cols, np.stack([blocks[k].cols for k in ks]))[:, None, :]
+        S = np.stack([blocks[k].s for k in ks])
+        T = np.stack([blocks[k].t for k in ks])
+        alpha = np.array([blocks[k].alpha for k in ks])
+        bad = ~np.all(P[R, C] > 0, axis=(1, 2))
+        if bad.any():  # log p = -inf there: nothing to compute
+            outside.extend(np.asarray(ks)[bad].tolist())
+            continue
+        uw = used_weight(S[:, :, None] * T[:, None, :], alpha[:, None, None], family)
+        flat_index.append(np.broadcast_to(R * cols.size + C, uw.shape).ravel())
+        flat_used.append(uw.ravel())
+        B, scale = projected_stack(L[R, C], S, T, bias)
+        values[ks] = _block_values(_singular_values_lower(B, scale), d, alpha, family)
+    if outside:
+        raise CertificateError(f"block {min(outside)} leaves the support (some p_ij = 0)")
+    used = np.bincount(
+        np.concatenate(flat_index), weights=np.concatenate(flat_used), minlength=P.size
+    )
+    return used.reshape(P.shape), values
 
 
 _FAMILY_CODES = {name: k for k, name in enumerate(FAMILIES)}

@@ -136,6 +136,33 @@ def test_verifier_rejects_a_block_outside_the_support():
         BS.verify_theorem_b(t, 1, BS.Certificate(d=1, bias=False, blocks=(block,)))
 
 
+@pytest.mark.parametrize("bias", [False, True])
+def test_verifier_sums_per_block_values_over_mixed_shapes_and_families(bias):
+    """The verifier batches blocks by shape and family; the oracle takes them one at a time
+    through the public one-block pieces (``projected_block``, a full SVD, ``theorem_b`` /
+    ``theorem_b_huber``), with overlapping blocks and used weights well inside ``w``."""
+    rng = np.random.default_rng(7)
+    P = softmax(3.0 * rng.standard_normal((9, 14)))
+    t = bn.Target.from_probs(P, weights=rng.dirichlet(np.ones(9)), bias=bias)
+    shapes = [(4, 6), (4, 6), (5, 7), (4, 6), (6, 9), (5, 7)]
+    families = ["phi", "huber", "phi", "phi", "huber", "phi"]
+    blocks = []
+    for (m, n), family in zip(shapes, families):
+        rows = np.sort(rng.choice(9, m, replace=False))
+        cols = np.sort(rng.choice(14, n, replace=False))
+        s, tt = rng.uniform(0.5, 1.5, m) * 1e-3, rng.uniform(0.5, 1.5, n) * 1e-3
+        blocks.append(BS.Block(rows, cols, s, tt, rng.uniform(1e-4, 1e-3), family))
+    expected = 0.0
+    for b in blocks:
+        L = np.log(P[np.ix_(b.rows, b.cols)])
+        beta = np.linalg.svd(BS.projected_block(L, b.s, b.t, bias), compute_uv=False)
+        one = BS.theorem_b if b.family == "phi" else BS.theorem_b_huber
+        expected += one(beta, 2, b.alpha)
+    assert expected > 0
+    value = BS.verify_theorem_b(t, 2, BS.Certificate(d=2, bias=bias, blocks=tuple(blocks)))
+    assert value == pytest.approx(expected, rel=1e-9)
+
+
 def test_certificate_is_frozen_and_owns_its_arrays(synthetic_case):
     _, cert, _ = synthetic_case
     s = np.array([1.0, 2.0])
