@@ -25,7 +25,9 @@ What the search does, and why (measurements in proofs/theorem_b.md, "search"):
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -37,6 +39,7 @@ from .block_spectral import (
     Block,
     Certificate,
     phi_even,
+    projected_stack,
     used_weight,
 )
 
@@ -45,6 +48,8 @@ __all__ = ["search_theorem_b", "tile_grid", "threshold_packing", "minorant"]
 _SLACK = 1e-9  # relative margin left under every weight constraint
 _COARSE = np.logspace(-3.0, 2.0, 11)  # alpha / median block weight
 _REFINE = 10.0 ** np.array([-0.25, 0.25])
+#: Blocks of one shape evaluated together (fixed: results must not depend on the threads).
+_CHUNK_BLOCKS = 2048
 
 
 def minorant(log_R: np.ndarray, iterations: int = 30) -> tuple[np.ndarray, np.ndarray]:
@@ -69,18 +74,12 @@ def minorant(log_R: np.ndarray, iterations: int = 30) -> tuple[np.ndarray, np.nd
 
 def _tail_values(L, s, t, d: int, bias: bool) -> np.ndarray:
     """Singular values beyond ``d`` of the projected blocks, stacked (K, min(m, n) - d)."""
-    B = s[:, :, None] * L * t[:, None, :]
-    scale_sq = np.sum(B * B, axis=(1, 2))
-    tn = t / np.linalg.norm(t, axis=1, keepdims=True)
-    B = B - (B @ tn[:, :, None]) * tn[:, None, :]
-    if bias:
-        sn = s / np.linalg.norm(s, axis=1, keepdims=True)
-        B = B - sn[:, :, None] * (sn[:, None, :] @ B)
+    B, scale = projected_stack(L, s, t, bias)
     gram = B @ B.transpose(0, 2, 1) if B.shape[1] <= B.shape[2] else B.transpose(0, 2, 1) @ B
     eig = np.linalg.eigvalsh(gram)[:, ::-1]
     # Gram eigenvalues carry an absolute error ~ eps (beta_1^2 + ||B before projection||^2):
     # subtract it, so that a block of exact rank <= d is worth 0 (lower bounds)
-    top = np.maximum(eig[:, :1], 0.0) + scale_sq[:, None]
+    top = np.maximum(eig[:, :1], 0.0) + scale[:, None] ** 2
     margin = 64.0 * np.finfo(np.float64).eps * gram.shape[1] * top
     return np.sqrt(np.maximum(eig - margin, 0.0))[:, d:]
 
@@ -100,25 +99,29 @@ def _evaluate(L, log_cap, d: int, bias: bool, alpha: np.ndarray):
 
 
 def _best_alpha(L, cap, d: int, bias: bool):
-    """Best ``alpha`` per block: a coarse log grid around the median weight, refined once."""
+    """Best ``alpha`` per block: a coarse log grid around the median weight, refined once;
+    returns ``(value, alpha, s, t)`` of the best evaluation of each block."""
     K = L.shape[0]
     scale = np.median(cap.reshape(K, -1), axis=1)
     cap = np.log(cap)
     best = np.zeros(K)
     arg = np.full(K, np.nan)
-    for g in _COARSE:
-        val, _, _ = _evaluate(L, cap, d, bias, scale * g)
+    best_s, best_t = np.ones(L.shape[:2]), np.ones((K, L.shape[2]))
+
+    def consider(alpha):
+        val, s, t = _evaluate(L, cap, d, bias, alpha)
         better = val > best
-        best[better], arg[better] = val[better], (scale * g)[better]
+        best[better], arg[better] = val[better], alpha[better]
+        best_s[better], best_t[better] = s[better], t[better]
+
+    for g in _COARSE:
+        consider(scale * g)
     if np.all(np.isnan(arg)):
         return best, arg, None, None
-    arg = np.where(np.isnan(arg), scale, arg)
-    for f in _REFINE:
-        val, _, _ = _evaluate(L, cap, d, bias, arg * f)
-        better = val > best
-        best[better], arg[better] = val[better], (arg * f)[better]
-    val, s, t = _evaluate(L, cap, d, bias, arg)
-    return val, arg, s, t
+    arg[:] = np.where(np.isnan(arg), scale, arg)  # never positive: value 0, dropped
+    for f in _REFINE:  # around the best so far (the second factor from the first's result)
+        consider(arg * f)
+    return best, arg, best_s, best_t
 
 
 def _dense_core(mask: np.ndarray, m_min: int, n_min: int):
@@ -168,20 +171,51 @@ def _tiling_blocks(L, cap, d: int, bias: bool, row_order, col_order, m: int, n: 
 
 
 def _evaluate_blocks(L, cap, d: int, bias: bool, blocks):
-    """Best ``alpha`` and scalings of each block (batched by shape); the positive ones."""
+    """Best ``alpha`` and scalings of each block (batched by shape); the positive ones.
+
+    Blocks of one shape are evaluated in chunks of :data:`_CHUNK_BLOCKS`, on
+    :func:`_threads` threads (numpy releases the GIL in the batched kernels). The chunking
+    is fixed, so the blocks found do not depend on the number of threads.
+    """
     shapes: dict[tuple[int, int], list] = {}
     for I, J in blocks:
         shapes.setdefault((I.size, J.size), []).append((I, J))
+    chunks = [
+        group[start : start + _CHUNK_BLOCKS]
+        for group in shapes.values()
+        for start in range(0, len(group), _CHUNK_BLOCKS)
+    ]
+
+    def evaluate(chunk):
+        Ls = np.stack([L[np.ix_(I, J)] for I, J in chunk])
+        caps = np.stack([cap[np.ix_(I, J)] for I, J in chunk])
+        return _best_alpha(Ls, caps, d, bias)
+
+    threads = min(_threads(), len(chunks))
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            results = list(pool.map(evaluate, chunks))
+    else:
+        results = [evaluate(chunk) for chunk in chunks]
     found, total = [], 0.0
-    for group in shapes.values():
-        Ls = np.stack([L[np.ix_(I, J)] for I, J in group])
-        caps = np.stack([cap[np.ix_(I, J)] for I, J in group])
-        val, alpha, s, t = _best_alpha(Ls, caps, d, bias)
-        for k, (I, J) in enumerate(group):
+    for chunk, (val, alpha, s, t) in zip(chunks, results):
+        for k, (I, J) in enumerate(chunk):
             if val[k] > 0:
                 found.append((I, J, s[k], t[k], float(alpha[k]), float(val[k])))
                 total += float(val[k])
     return total, found
+
+
+def _threads() -> int:
+    """Threads for the block evaluations: ``OMP_NUM_THREADS`` if set, else the CPUs this
+    process may run on (at most 8)."""
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return min(int(env), 8)
+    cpus = (
+        os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    )
+    return max(1, min(len(cpus), 8))
 
 
 def threshold_packing(P: np.ndarray, d: int, bias: bool, theta: float, max_cols: int = 64):

@@ -46,6 +46,38 @@ def test_search_is_deterministic_and_independent_of_the_clock():
     assert a.value == b.value and a.search == b.search
 
 
+def test_search_is_independent_of_the_number_of_threads(monkeypatch):
+    """Chunks of 3 blocks (many chunks, several per shape) on 1 and on 4 threads: the same
+    certificate, block for block."""
+    from bottleneck import block_search
+
+    rng = np.random.default_rng(3)
+    t = bn.Target.from_probs(softmax(2.0 * rng.standard_normal((40, 90))))
+    monkeypatch.setattr(block_search, "_CHUNK_BLOCKS", 3)
+    certificates = []
+    for threads in (1, 4):
+        monkeypatch.setattr(block_search, "_threads", lambda threads=threads: threads)
+        certificates.append(search_theorem_b(t, 2, **UNLIMITED))
+    one, four = certificates
+    assert one.value > 0 and one.n_blocks > 6
+    assert one.value == four.value and one.n_blocks == four.n_blocks
+    for a, b in zip(one.blocks, four.blocks):
+        for name in ("rows", "cols", "s", "t"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+        assert a.alpha == b.alpha
+
+
+def test_threads_follow_omp_num_threads(monkeypatch):
+    from bottleneck import block_search
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert block_search._threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "64")
+    assert block_search._threads() == 8
+    monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
+    assert 1 <= block_search._threads() <= 8
+
+
 def test_work_budget_limits_the_tilings():
     t, _ = bn.targets.synthetic(40, 60, "power", decay=1.0, scale=4.0, seed=2)
     one = search_theorem_b(t, 2, max_work=1.0, budget_seconds=1e9)  # first tiling only
