@@ -70,6 +70,8 @@ _EPS = np.finfo(np.float64).eps
 # Relative slack the search leaves below every weight constraint (the verifier tolerates
 # none: it divides the value by the largest used/available ratio instead).
 _SLACK = 1e-9
+# Blocks of one shape the verifier stacks at once.
+_VERIFY_CHUNK = 2048
 
 
 # ---------------------------------------------------------------------------- scalar pieces
@@ -116,8 +118,14 @@ def phi_even_inverse(c):
 
 
 def _huber(beta, b):
+    """``beta^2`` up to ``b/2``, ``b beta - b^2/4`` beyond (``b`` broadcast to ``beta``;
+    the second branch only where it applies, so that a huge ``b`` does not overflow)."""
     beta = np.asarray(beta, dtype=np.float64)
-    return np.where(beta <= b / 2.0, beta * beta, b * beta - b * b / 4.0)
+    b = np.broadcast_to(np.asarray(b, dtype=np.float64), beta.shape)
+    out = beta * beta
+    far = beta > b / 2.0
+    out[far] = b[far] * (beta[far] - b[far] / 4.0)
+    return out
 
 
 def _check_beta(singular_values) -> np.ndarray:
@@ -223,7 +231,13 @@ def used_weight(r, alpha: float, family: str = "phi"):
         b = np.broadcast_to(np.asarray(alpha, dtype=np.float64), r.shape)
         out = np.zeros_like(r)
         pos = r > 0
-        out[pos] = b[pos] * b[pos] / phi_even(b[pos] / r[pos])
+        # b^2 / phi_e(u) with u = b / r, as (b r) (u / phi_e(u)): b^2 overflows long before
+        # the result does. u / phi_e(u) >= 1 tends to 1 as u -> inf, and is 2/u + 2/3 + O(u)
+        # as u -> 0 (where phi_e(u) ~ u^2/2 underflows)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+            u = b[pos] / r[pos]
+            factor = np.where(u < 1e-100, 2.0 / u + 2.0 / 3.0, u / phi_even(u))
+            out[pos] = b[pos] * r[pos] * np.where(np.isinf(u), 1.0, factor)
         return out
     raise ValueError(f"family must be one of {FAMILIES}; got {family!r}")
 
@@ -440,7 +454,13 @@ def verify_theorem_b(target, d: int, certificate: Certificate) -> float:
     P, L = target.columns(cols)
     w = np.asarray(target.weights)[:, None] * P
     used, values = _used_and_values(certificate.blocks, cols, P, L, d, target.bias)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # an overflowing scaling or constant gives inf or NaN weights (inf/inf in the Huber
+    # family), which the ratio test below would read as unused: reject them here
+    if not (np.all(np.isfinite(used)) and np.all(np.isfinite(values))):
+        raise CertificateError(
+            "the blocks' used weights or values are not finite (scalings or constants overflow)"
+        )
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ratio = np.where(used > 0, used / w, 0.0)
     worst = float(np.max(ratio))
     if not np.isfinite(worst) or worst > 1.0 + 1e-9:
@@ -460,33 +480,34 @@ def verify_theorem_b(target, d: int, certificate: Certificate) -> float:
 
 def _used_and_values(blocks, cols, P, L, d: int, bias: bool):
     """The weight the blocks use on every entry of the ``cols`` columns (N, |cols|) and
-    each block's value (len(blocks),), blocks of one shape and family batched together;
-    raises :class:`CertificateError` for the first block that leaves the support."""
+    each block's value (len(blocks),), blocks of one shape and family batched together in
+    chunks of :data:`_VERIFY_CHUNK` (memory ``O(chunk entries + N |cols|)``); raises
+    :class:`CertificateError` for the first block that leaves the support."""
     groups: dict[tuple, list[int]] = {}
     for k, block in enumerate(blocks):
         groups.setdefault((block.shape, block.family), []).append(k)
     values = np.zeros(len(blocks))
-    flat_index, flat_used, outside = [], [], []
-    for (_, family), ks in groups.items():
-        R = np.stack([blocks[k].rows for k in ks])[:, :, None]
-        C = np.searchsorted(cols, np.stack([blocks[k].cols for k in ks]))[:, None, :]
-        S = np.stack([blocks[k].s for k in ks])
-        T = np.stack([blocks[k].t for k in ks])
-        alpha = np.array([blocks[k].alpha for k in ks])
-        bad = ~np.all(P[R, C] > 0, axis=(1, 2))
-        if bad.any():  # log p = -inf there: nothing to compute
-            outside.extend(np.asarray(ks)[bad].tolist())
-            continue
-        uw = used_weight(S[:, :, None] * T[:, None, :], alpha[:, None, None], family)
-        flat_index.append(np.broadcast_to(R * cols.size + C, uw.shape).ravel())
-        flat_used.append(uw.ravel())
-        B, scale = projected_stack(L[R, C], S, T, bias)
-        values[ks] = _block_values(_singular_values_lower(B, scale), d, alpha, family)
+    used = np.zeros(P.size)
+    outside = []
+    for (_, family), group in groups.items():
+        for start in range(0, len(group), _VERIFY_CHUNK):
+            ks = group[start : start + _VERIFY_CHUNK]
+            R = np.stack([blocks[k].rows for k in ks])[:, :, None]
+            C = np.searchsorted(cols, np.stack([blocks[k].cols for k in ks]))[:, None, :]
+            bad = ~np.all(P[R, C] > 0, axis=(1, 2))
+            if bad.any():  # log p = -inf there: nothing to compute
+                outside.extend(np.asarray(ks)[bad].tolist())
+                continue
+            S = np.stack([blocks[k].s for k in ks])
+            T = np.stack([blocks[k].t for k in ks])
+            alpha = np.array([blocks[k].alpha for k in ks])
+            uw = used_weight(S[:, :, None] * T[:, None, :], alpha[:, None, None], family)
+            index = np.broadcast_to(R * cols.size + C, uw.shape).ravel()
+            used += np.bincount(index, weights=uw.ravel(), minlength=P.size)
+            B, scale = projected_stack(L[R, C], S, T, bias)
+            values[ks] = _block_values(_singular_values_lower(B, scale), d, alpha, family)
     if outside:
         raise CertificateError(f"block {min(outside)} leaves the support (some p_ij = 0)")
-    used = np.bincount(
-        np.concatenate(flat_index), weights=np.concatenate(flat_used), minlength=P.size
-    )
     return used.reshape(P.shape), values
 
 

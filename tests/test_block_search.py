@@ -60,6 +60,7 @@ def test_search_is_independent_of_the_number_of_threads(monkeypatch):
         certificates.append(search_theorem_b(t, 2, **UNLIMITED))
     one, four = certificates
     assert one.value > 0 and one.n_blocks > 6
+    assert BS.verify_theorem_b(t, 2, four) == pytest.approx(four.value, rel=1e-9)
     assert one.value == four.value and one.n_blocks == four.n_blocks
     for a, b in zip(one.blocks, four.blocks):
         for name in ("rows", "cols", "s", "t"):

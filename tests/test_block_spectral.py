@@ -144,14 +144,16 @@ def test_verifier_sums_per_block_values_over_mixed_shapes_and_families(bias):
     rng = np.random.default_rng(7)
     P = softmax(3.0 * rng.standard_normal((9, 14)))
     t = bn.Target.from_probs(P, weights=rng.dirichlet(np.ones(9)), bias=bias)
-    shapes = [(4, 6), (4, 6), (5, 7), (4, 6), (6, 9), (5, 7)]
-    families = ["phi", "huber", "phi", "phi", "huber", "phi"]
+    shapes = [(4, 6), (4, 6), (5, 7), (4, 6), (6, 9), (5, 7), (4, 6), (6, 9)]
+    families = ["phi", "huber", "phi", "phi", "huber", "phi", "huber", "huber"]
     blocks = []
     for (m, n), family in zip(shapes, families):
         rows = np.sort(rng.choice(9, m, replace=False))
         cols = np.sort(rng.choice(14, n, replace=False))
         s, tt = rng.uniform(0.5, 1.5, m) * 1e-3, rng.uniform(0.5, 1.5, n) * 1e-3
-        blocks.append(BS.Block(rows, cols, s, tt, rng.uniform(1e-4, 1e-3), family))
+        # Huber constants near the betas (~1e-6), so both branches of huber_b count
+        alpha = rng.uniform(1e-4, 1e-3) if family == "phi" else rng.uniform(2e-7, 2e-6)
+        blocks.append(BS.Block(rows, cols, s, tt, alpha, family))
     expected = 0.0
     for b in blocks:
         L = np.log(P[np.ix_(b.rows, b.cols)])
@@ -161,6 +163,75 @@ def test_verifier_sums_per_block_values_over_mixed_shapes_and_families(bias):
     assert expected > 0
     value = BS.verify_theorem_b(t, 2, BS.Certificate(d=2, bias=bias, blocks=tuple(blocks)))
     assert value == pytest.approx(expected, rel=1e-9)
+
+
+def test_verifier_names_the_first_block_outside_the_support():
+    P = softmax(np.random.default_rng(2).standard_normal((6, 9)))
+    P[4, 7] = 0.0
+    P /= P.sum(axis=1, keepdims=True)
+    t = bn.Target.from_probs(P)
+
+    def block(rows, cols):
+        return BS.Block(rows, cols, np.full(len(rows), 1e-3), np.full(len(cols), 1e-3), 1e-3)
+
+    blocks = (
+        block([0, 1, 2], [0, 1, 2, 3]),
+        block([3, 4, 5], [5, 6, 7, 8]),  # holds (4, 7)
+        block([0, 1], [4, 5, 6]),
+        block([2, 3, 4], [4, 5, 6, 7]),  # holds (4, 7), same shape as block 1 (one batch)
+    )
+    with pytest.raises(BS.CertificateError, match="block 1 leaves the support"):
+        BS.verify_theorem_b(t, 1, BS.Certificate(d=1, bias=False, blocks=blocks))
+
+
+@pytest.mark.parametrize("family", ["phi", "huber"])
+def test_verifier_uses_each_blocks_own_constant_within_a_batch(family):
+    """Two blocks of one shape and family (one batch): the first with a tiny constant, the
+    second with one that overuses its entries' weight; the second must be rejected."""
+    P = softmax(np.random.default_rng(4).standard_normal((6, 10)))
+    t = bn.Target.from_probs(P)
+    r = np.full(5, 1e-2)
+    small = BS.Block([0, 1, 2], [0, 1, 2, 3, 4], r[:3], r, 1e-9, family)
+    large = BS.Block([3, 4, 5], [5, 6, 7, 8, 9], r[:3], r, 1e3, family)
+    ok = BS.Certificate(d=1, bias=False, blocks=(small, small))
+    assert BS.verify_theorem_b(t, 1, dataclasses.replace(ok, value=0.0)) >= 0.0
+    with pytest.raises(BS.CertificateError, match="use weight"):
+        BS.verify_theorem_b(t, 1, BS.Certificate(d=1, bias=False, blocks=(small, large)))
+
+
+@pytest.mark.parametrize("family", ["phi", "huber"])
+def test_used_weight_broadcasts_one_constant_per_block(family):
+    rng = np.random.default_rng(5)
+    r = rng.uniform(1e-3, 3.0, size=(4, 3, 5))
+    alpha = rng.uniform(0.1, 2.0, size=4)
+    stacked = BS.used_weight(r, alpha[:, None, None], family)
+    for k in range(4):
+        np.testing.assert_array_equal(stacked[k], BS.used_weight(r[k], float(alpha[k]), family))
+
+
+def test_verifier_rejects_a_huber_constant_that_overflows():
+    """b^2 overflowed to inf/inf = NaN used weight, which the ratio test read as unused: this
+    certificate used to certify 29 nats on a target whose gap at d = 0 is 0.39."""
+    P = np.random.default_rng(0).dirichlet(np.ones(12), size=8)
+    t = bn.Target.from_probs(P)
+    block = BS.Block(
+        np.arange(8), np.arange(12), np.full(8, 0.7), np.full(12, 0.7), 1.7e308, "huber"
+    )
+    with pytest.raises(BS.CertificateError):
+        BS.verify_theorem_b(t, 1, BS.Certificate(d=1, bias=False, blocks=(block,)))
+
+
+@pytest.mark.parametrize(
+    "b, r", [(1.0, 0.5), (2.0, 2.0), (1e-8, 1e-8), (3.0, 1e-5), (1.7e308, 0.49), (1e-200, 1e-100)]
+)
+def test_huber_used_weight_matches_mpmath_without_overflow(b, r):
+    mpmath.mp.dps = 1200  # phi_e(u) = e^-u - 1 + u cancels to u^2/2 for u down to 1e-100
+    u = mpmath.mpf(b) / mpmath.mpf(r)
+    exact = mpmath.mpf(b) ** 2 / (mpmath.e ** (-u) - 1 + u)
+    got = BS.used_weight(np.array([r]), b, "huber")[0]
+    assert np.isfinite(got)
+    assert abs(mpmath.mpf(got) - exact) <= 1e-14 * exact
+    mpmath.mp.dps = 15
 
 
 def test_certificate_is_frozen_and_owns_its_arrays(synthetic_case):
