@@ -12,15 +12,18 @@
    the head's mass outside the support of row ``i``: what a head loses by not being able to
    zero those entries), the largest logit and the support sizes of the rows with the largest
    ``|h_i|``.
-3. With ``--separation-seconds S``: the obvious reduction of the limit, tried and refuted.
-   If every context ``r`` that has single-context tokens were an exposed ray of the cone of
-   the ``h_i`` (a ``u_r`` with ``h_r . u_r = 0`` and ``h_i . u_r < 0`` for ``i != r``), each
-   such token could get exactly its target probability in ``r`` and mass ``-> 0`` elsewhere,
-   and the gap would tend to ``sum_r pi_r (1 - m_r) KL(P'_r || q'_r)`` over the other tokens
-   alone (``m_r``: row ``r``'s mass on its single-context tokens, ``P'_r`` the rest
-   renormalised): a smaller target. The script solves that reduced target for ``S`` seconds,
-   counts the contexts that its ``H`` exposes (LP), and lifts the head back
-   (:func:`lift_single_tokens`) to measure the full gap it actually gives.
+3. With ``--separation-seconds S``: the single-context reduction. For any head, the chain
+   rule of KL over the split {kept tokens, row ``r``'s single-context tokens} gives
+   ``KL(P_r || q_r) >= (1 - m_r) KL(P'_r || q'_r)``, with ``m_r`` row ``r``'s mass on tokens
+   that follow no other context, ``P'_r`` the rest renormalised and ``q'_r`` the head's
+   softmax over the kept tokens alone; so ``G*(d) >= Z G*_red(d)`` for the reduced target
+   (rows ``P'_r``, weights ``pi_r (1 - m_r) / Z``, ``Z = sum_r pi_r (1 - m_r)``). Equality
+   holds in the limit for a reduced head whose ``H`` makes every context with such tokens an
+   exposed ray of the cone of the ``h_i`` (a ``u_r`` with ``h_r . u_r = 0`` and
+   ``h_i . u_r < 0`` for ``i != r``): each such token can then get exactly its target
+   probability in its context and vanish elsewhere (:func:`lift_single_tokens`). The script
+   solves the reduced target for ``S`` seconds, counts the contexts its ``H`` exposes (LP),
+   and lifts the head back to measure the full gap it gives.
 4. Factored targets 48 x 3,000 from 8-dimensional features scaled by 1, 1.5 and 2.5 (more
    and more peaked rows: min p from 1e-19 to 1e-47), d = 2: Newton steps to ``tol``, at most
    ``--max-iter``, counted in iterations (no clock).
@@ -66,18 +69,29 @@ def single_context_reduction(target):
     """The target without its single-context tokens: ``(reduced, keep, kept_mass)``.
 
     ``reduced`` has rows ``P'_r`` (row ``r`` on the tokens ``keep`` that follow two or more
-    contexts, renormalised) and weights ``pi_r (1 - m_r) / sum_i pi_i (1 - m_i)``;
-    ``kept_mass[r] = 1 - m_r``. Every row must keep some mass.
+    contexts, renormalised) and weights ``pi_r (1 - m_r) / Z``, ``Z = sum_i pi_i (1 - m_i)``
+    (:func:`reduction_weight`); ``kept_mass[r] = 1 - m_r``. Sparse targets without a bias
+    (the lift has none), every row keeping some mass.
     """
+    if target.bias:
+        raise ValueError("the single-context reduction is written for heads without a bias")
     P = target.sparse_probs.tocsr()
     keep = np.flatnonzero(np.diff(P.tocsc().indptr) >= 2)
     kept = P[:, keep]
     kept_mass = np.asarray(kept.sum(axis=1)).ravel()
+    if np.any(kept_mass <= 0):
+        raise ValueError("a row has all its mass on single-context tokens")
     weights = np.asarray(target.weights) * kept_mass
     reduced = bn.Target.from_sparse(
         sp.diags(1.0 / kept_mass) @ kept, weights=weights / weights.sum()
     )
     return reduced, keep, kept_mass
+
+
+def reduction_weight(target, kept_mass) -> float:
+    """``Z = sum_r pi_r (1 - m_r)``: the full gap of a lifted head tends to ``Z`` times the
+    reduced gap of its kept part, and ``G*(d) >= Z G*_red(d)`` (chain rule)."""
+    return float(np.sum(np.asarray(target.weights) * kept_mass))
 
 
 def exposing_directions(H, rows):
@@ -130,7 +144,7 @@ def separation(target, seconds, d=4):
     """Measurement 3: solve the reduced target, count exposed contexts, lift, measure."""
     reduced, keep, kept_mass = single_context_reduction(target)
     sol = bn.solve(reduced, d, max_seconds=seconds, progress=False)
-    limit = sol.gap * float(np.sum(np.asarray(target.weights) * kept_mass))
+    limit = sol.gap * reduction_weight(target, kept_mass)
     P = target.sparse_probs.tocsr()
     single = np.setdiff1d(np.arange(P.shape[1]), keep)
     rows = np.unique(P[:, single].tocoo().row)
@@ -141,8 +155,9 @@ def separation(target, seconds, d=4):
     }
     print(
         f"KJV bigrams without the single-context tokens {reduced.shape}, d = {d}, "
-        f"{sol.seconds:.0f} s ({sol.status}): the limit the reduction promises "
-        f"sum_r pi_r (1 - m_r) gap_r = {limit:.6g}; its H exposes {exposed[rows].sum()} of the "
+        f"{sol.seconds:.0f} s ({sol.status}): Z gap_red = {limit:.6g} (what its lift tends to if "
+        f"every context is exposed), largest |logit| {np.abs(sol.logits()).max():.3g}; "
+        f"its H exposes {exposed[rows].sum()} of the "
         f"{rows.size} contexts that have single-context tokens; the lifted head's full gap "
         + ", ".join(f"{v:.6g} at scale {s:g}" for s, v in lifted.items()),
         flush=True,

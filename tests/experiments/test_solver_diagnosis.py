@@ -66,7 +66,7 @@ def test_lifted_gap_tends_to_the_reduced_limit_when_every_context_is_exposed(dia
     H = _circle_head(6)
     W_kept = np.random.default_rng(2).standard_normal((keep.size, 3))
     U, _ = diagnosis.exposing_directions(H, np.arange(6))
-    limit = reduced.gap(H @ W_kept.T) * float(np.sum(np.asarray(t.weights) * kept_mass))
+    limit = reduced.gap(H @ W_kept.T) * diagnosis.reduction_weight(t, kept_mass)
     gaps = []
     for scale in (0.0, 5.0, 50.0):
         W = diagnosis.lift_single_tokens(t, H, W_kept, keep, kept_mass, U, scale)
@@ -75,3 +75,28 @@ def test_lifted_gap_tends_to_the_reduced_limit_when_every_context_is_exposed(dia
         assert diagnosis.head_gap(t, H, W) == pytest.approx(gaps[-1], rel=1e-12, abs=1e-14)
     assert gaps[0] > gaps[1] > gaps[2] > limit  # the limit is approached from above
     assert gaps[2] == pytest.approx(limit, rel=1e-10, abs=1e-12)
+    assert diagnosis.reduction_weight(t, kept_mass) == pytest.approx(
+        float(np.sum(np.asarray(t.weights) * t.probs[:, keep].sum(axis=1))), rel=1e-14
+    )
+
+
+def test_chain_rule_the_reduced_gap_is_below_the_full_one_for_any_head(diagnosis):
+    """``G(H W^T) >= Z G_red(H W_keep^T)`` for every head, exposed or not."""
+    t = _target(seed=3)
+    reduced, keep, kept_mass = diagnosis.single_context_reduction(t)
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        H, W = rng.standard_normal((6, 2)) * 3, rng.standard_normal((t.vocab_size, 2)) * 3
+        full = t.gap(H @ W.T)
+        assert full >= diagnosis.reduction_weight(t, kept_mass) * reduced.gap(H @ W[keep].T)
+
+
+def test_reduction_rejects_a_bias_and_rows_without_kept_mass(diagnosis):
+    t = _target()
+    with pytest.raises(ValueError, match="bias"):
+        diagnosis.single_context_reduction(t.with_bias(True))
+    P = t.probs.copy()
+    P[0, :3] = 0.0
+    P /= P.sum(axis=1, keepdims=True)
+    with pytest.raises(ValueError, match="all its mass"):
+        diagnosis.single_context_reduction(bn.Target.from_sparse(sp.csr_matrix(P)))
