@@ -131,15 +131,6 @@ def lift_single_tokens(target, H, W_kept, keep, kept_mass, U, scale):
     return W
 
 
-def head_gap(target, H, W):
-    """The gap of the head ``H W^T`` on a sparse target, dense logits (nats/token)."""
-    P = target.sparse_probs.tocoo()
-    Z = H @ W.T
-    log_q = (Z - logsumexp(Z, axis=1, keepdims=True))[P.row, P.col]
-    pi = np.asarray(target.weights)[P.row]
-    return float(np.sum(pi * P.data * (np.log(P.data) - log_q)))
-
-
 def separation(target, seconds, d=4):
     """Measurement 3: solve the reduced target, count exposed contexts, lift, measure."""
     reduced, keep, kept_mass = single_context_reduction(target)
@@ -150,7 +141,7 @@ def separation(target, seconds, d=4):
     rows = np.unique(P[:, single].tocoo().row)
     U, exposed = exposing_directions(sol.H, rows)
     lifted = {
-        s: head_gap(target, sol.H, lift_single_tokens(target, sol.H, sol.W, keep, kept_mass, U, s))
+        s: target.gap(sol.H @ lift_single_tokens(target, sol.H, sol.W, keep, kept_mass, U, s).T)
         for s in (0.0, 30.0, 1000.0)
     }
     print(
