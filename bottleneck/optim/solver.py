@@ -150,14 +150,15 @@ def _run_starts(setup: _Setup, obj, starts, limits, t0, callback):
     max_iter, check_every, max_seconds = limits
     best, iterations, history = None, 0, []
     for start in starts:
-        history.append((time.perf_counter() - t0, start[0]))
-        budget = None if max_seconds is None else max(max_seconds - history[-1][0], 0.0)
+        start_point = (time.perf_counter() - t0, start[0])
+        budget = None if max_seconds is None else max(max_seconds - start_point[0], 0.0)
         run = _minimize(setup, obj, start[2:], max_iter, check_every, budget, t0, callback)
         iterations += run.iterations
-        history += run.history
+        run_history = [start_point, *run.history]
+        history += run_history
         candidate = _finish(setup, obj, start, run)
         if best is None or candidate[0] < best[0]:
-            best = candidate + (start, history[-len(run.history) - 1 :])
+            best = candidate + (start, run_history)
         if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
             break
     return best, iterations, history
