@@ -81,10 +81,8 @@ def single_context_reduction(target):
     kept_mass = np.asarray(kept.sum(axis=1)).ravel()
     if np.any(kept_mass <= 0):
         raise ValueError("a row has all its mass on single-context tokens")
-    weights = np.asarray(target.weights) * kept_mass
-    reduced = bn.Target.from_sparse(
-        sp.diags(1.0 / kept_mass) @ kept, weights=weights / weights.sum()
-    )
+    weights = np.asarray(target.weights) * kept_mass / reduction_weight(target, kept_mass)
+    reduced = bn.Target.from_sparse(sp.diags(1.0 / kept_mass) @ kept, weights=weights)
     return reduced, keep, kept_mass
 
 
