@@ -12,6 +12,7 @@ Tokenizers: ``"words"`` (whitespace split), ``"gpt-neox"`` (Pythia's BPE, packag
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass
 
@@ -25,12 +26,20 @@ from ..target import Target
 @dataclass(frozen=True)
 class NgramInfo:
     """What :func:`ngram_with_info` kept: ``contexts[i]`` (tuple of tokens) for row ``i``,
-    ``vocab[j]`` for column ``j``, ``counts`` (CSR, N x V), the number of n-grams read."""
+    ``vocab[j]`` for column ``j``, ``counts`` (CSR, N x V), the number of n-grams read.
 
-    contexts: list
+    For corpus files ``contexts`` is a
+    :class:`~bottleneck.targets.ngram_corpus.ContextTable` (the same tuples, stored as an id
+    array), and ``n_tokens``, ``n_files``, ``store`` (the folder written, or None) say what
+    was read and kept."""
+
+    contexts: object
     vocab: list
     counts: object
     n_ngrams: int
+    n_tokens: int | None = None
+    n_files: int | None = None
+    store: object = None
 
 
 def _tokenize_fn(tokenizer):
@@ -58,13 +67,22 @@ def ngram(
     max_contexts: int | None = None,
     smoothing: float | None = None,
     bias: bool = False,
+    client=None,
+    work_dir=None,
+    store=None,
+    progress: bool = False,
 ) -> Target:
     """Empirical next-token distributions of ``order``-grams of ``texts``.
 
     Parameters
     ----------
-    texts : str or iterable of str
-        Each text is tokenised separately; n-grams do not cross texts.
+    texts : str, iterable of str, pathlib.Path or list of pathlib.Path
+        Strings are texts: each is tokenised separately; n-grams do not cross texts. A
+        ``Path`` names a corpus: a directory (its files, recursively, sorted by path) or a
+        file; a list of ``Path`` names several. Each file's documents are its blocks between
+        blank lines (:mod:`bottleneck.targets.corpus_files`), counted on Dask
+        (:mod:`bottleneck.targets.ngram_corpus`): the result equals ``ngram`` of the
+        documents as strings, in file order.
     order : int
         ``k >= 2``: contexts are the ``k - 1`` preceding tokens.
     tokenizer : {"words", "gpt2", "gpt-neox"} or callable
@@ -76,6 +94,21 @@ def ngram(
         Add-lambda: ``p_ij = (c_ij + lambda) / (c_i + lambda V)`` (dense, full support).
     bias : bool
         Free bias for the heads scored against the target.
+    client : None, distributed.Client or str
+        Corpus files only. None: Dask's local threaded scheduler (nothing to start); a
+        ``distributed.Client``: its cluster; a string: the address of a scheduler to connect
+        to (ConnectionError naming it if none answers, before any counting).
+    work_dir : path, optional
+        Corpus files only: each file's partial counts are written there, so a rerun after
+        an interruption resumes from the files already counted (a folder every worker sees).
+    store : path, optional
+        Corpus files only: write the counted target there as CSR row blocks
+        (:class:`~bottleneck.targets.ngram_store.NgramStore` reopens it without recounting).
+    progress : bool
+        Corpus files only: a tqdm bar over the files counted.
+
+    Rows are in the canonical order: decreasing context count, ties broken by the
+    context's first occurrence (texts in order, positions within a text).
 
     Returns
     -------
@@ -87,7 +120,10 @@ def ngram(
     ------
     ValueError
         ``order < 2``, a text shorter than one n-gram overall, no context left after
-        ``min_count``/``max_contexts``, fewer than 2 tokens in the vocabulary, bad smoothing.
+        ``min_count``/``max_contexts``, fewer than 2 tokens in the vocabulary, bad smoothing;
+        for corpus files also a binary, non-UTF-8 or empty corpus (naming the file).
+    FileNotFoundError, OSError, ConnectionError
+        A missing or unreadable corpus file, a scheduler address that does not answer.
     """
     return ngram_with_info(
         texts,
@@ -97,6 +133,10 @@ def ngram(
         max_contexts=max_contexts,
         smoothing=smoothing,
         bias=bias,
+        client=client,
+        work_dir=work_dir,
+        store=store,
+        progress=progress,
     )[0]
 
 
@@ -109,6 +149,10 @@ def ngram_with_info(
     max_contexts: int | None = None,
     smoothing: float | None = None,
     bias: bool = False,
+    client=None,
+    work_dir=None,
+    store=None,
+    progress: bool = False,
 ) -> tuple[Target, NgramInfo]:
     """:func:`ngram` and the :class:`NgramInfo` of what it kept (same parameters)."""
     order = _v.check_int(order, "order", minimum=2)
@@ -117,6 +161,25 @@ def ngram_with_info(
     if smoothing is not None:
         smoothing = _v.check_real(smoothing, "smoothing", minimum=0.0, strict=True)
     bias = _v.check_bool(bias, "bias")
+    if is_corpus_source(texts):
+        return _corpus_target(
+            texts,
+            order,
+            tokenizer,
+            min_count,
+            max_contexts,
+            smoothing,
+            bias,
+            client=client,
+            work_dir=work_dir,
+            store=store,
+            progress=progress,
+        )
+    if client is not None or work_dir is not None or store is not None:
+        raise ValueError(
+            "client, work_dir and store apply to corpus files (a pathlib.Path or a list of "
+            "them); strings are counted in this process"
+        )
     if isinstance(texts, str):
         texts = [texts]
     pairs, ctx_counts, first_seen, n_ngrams = _count(texts, order, _tokenize_fn(tokenizer))
@@ -127,15 +190,84 @@ def ngram_with_info(
     if not kept:
         raise ValueError(f"no context occurs at least min_count = {min_count} times")
     counts, vocab = _count_matrix(pairs, kept)
-    weights = np.array([ctx_counts[c] for c in kept], dtype=np.float64)
-    weights /= weights.sum()
-    if smoothing is None:
-        target = Target.from_sparse(counts, weights=weights, bias=bias, normalize=True)
-    else:
-        dense = counts.toarray() + float(smoothing)
-        P = dense / dense.sum(axis=1, keepdims=True)
-        target = Target.from_probs(P, weights=weights, bias=bias)
+    target = _finish(counts, [ctx_counts[c] for c in kept], bias, smoothing)
     return target, NgramInfo(kept, vocab, counts, n_ngrams)
+
+
+def is_corpus_source(source) -> bool:
+    """Whether ``source`` names corpus files: a ``Path`` or a non-empty list of them."""
+    if isinstance(source, os.PathLike):
+        return True
+    if isinstance(source, (list, tuple)) and source:
+        kinds = {isinstance(s, os.PathLike) for s in source}
+        if kinds == {True}:
+            return True
+        if True in kinds:
+            raise ValueError("pass either texts (str) or corpus files (pathlib.Path), not both")
+    return False
+
+
+def _finish(counts, context_counts, bias: bool, smoothing) -> Target:
+    weights = np.asarray(context_counts, dtype=np.float64)
+    weights = weights / weights.sum()
+    if smoothing is None:
+        return Target.from_sparse(counts, weights=weights, bias=bias, normalize=True)
+    dense = counts.toarray() + float(smoothing)
+    return Target.from_probs(dense / dense.sum(axis=1, keepdims=True), weights=weights, bias=bias)
+
+
+def _corpus_target(
+    source,
+    order,
+    tokenizer,
+    min_count,
+    max_contexts,
+    smoothing,
+    bias,
+    *,
+    client,
+    work_dir,
+    store,
+    progress,
+):
+    from . import ngram_corpus, ngram_store
+
+    if store is not None:
+        _v_store = ngram_store.check_new_store(store)
+    out = ngram_corpus.count_corpus(
+        source,
+        order,
+        tokenizer=tokenizer,
+        min_count=min_count,
+        max_contexts=max_contexts,
+        client=client,
+        work_dir=work_dir,
+        progress=progress,
+    )
+    if store is not None:
+        meta = dict(
+            order=order,
+            tokenizer=ngram_corpus.tokenizer_key(tokenizer),
+            min_count=min_count,
+            max_contexts=max_contexts,
+            n_ngrams=out["n_ngrams"],
+            n_tokens=out["n_tokens"],
+            n_files=out["n_files"],
+        )
+        store = ngram_store.save_store(
+            _v_store, out["counts"], out["context_counts"], out["contexts"], out["vocab"], meta=meta
+        )
+    target = _finish(out["counts"], out["context_counts"], bias, smoothing)
+    info = NgramInfo(
+        out["contexts"],
+        out["vocab"],
+        out["counts"],
+        out["n_ngrams"],
+        n_tokens=out["n_tokens"],
+        n_files=out["n_files"],
+        store=store,
+    )
+    return target, info
 
 
 def _count(texts, order: int, tokenize):
