@@ -35,6 +35,9 @@ import scipy.linalg
 import scipy.sparse.linalg
 
 from . import _validation as _v
+from . import gram_blocks as _gb
+from . import gram_spectrum as _gs
+from .gram_spectrum import WErrorCurve
 from .target import Target
 
 __all__ = [
@@ -56,6 +59,7 @@ __all__ = [
     "factored_spectrum",
     "tall_qr",
     "w_error_curve",
+    "WErrorCurve",
 ]
 
 METHODS = ("auto", "exact", "lanczos", "randomized")
@@ -305,41 +309,123 @@ def w_error(M, d: int, *, method: str = "auto") -> float:
     return float(np.sqrt(tail_energy_of_matrix(M, d, method=method) / fro))
 
 
-def w_error_curve(M, ds, *, seed: int = 0) -> np.ndarray:
-    """W-error ``sqrt(sum_{k>d} sigma_k^2) / ||M||_F`` at every ``d`` in ``ds`` (theory.md §3).
+def w_error_curve(
+    target_or_matrix,
+    ds=None,
+    *,
+    method: str = "auto",
+    client=None,
+    probes: int = 16,
+    lanczos_steps: int = 100,
+    deflation: int | None = None,
+    power_iterations: int = 6,
+    seed: int = 0,
+) -> WErrorCurve:
+    """W-error ``sqrt(sum_{k>d} sigma_k^2) / ||M||_F`` at every ``d`` of ``ds`` (theory.md
+    §3; [Godey2024] Fig. 7), from the Gram ``M^T M`` accumulated block by block.
 
-    ``M`` dense or scipy.sparse (the n-gram probability matrix of [Godey2024] Fig. 7): only
-    the top ``max(ds)`` singular values are computed (ARPACK for sparse or large matrices,
-    LAPACK when ``max(ds)`` is a large part of the spectrum) plus ``||M||_F`` from the
-    entries; tails are floored at 0 against rounding. A diagnostic, not a bound.
+    Parameters
+    ----------
+    target_or_matrix : Target, ndarray, scipy.sparse matrix or NgramStore
+        ``M`` is the probability matrix of a target (rows ``p_i``, unweighted, as in the
+        paper), the matrix itself, or a store's row blocks (read block by block).
+    ds : array of int, optional
+        Default: every ``d`` from 0 to the Gram side (``exact``), or 0 and 60 log-spaced
+        ranks (``slq``).
+    method : {"auto", "exact", "slq"}
+        ``exact``: eigenvalues of the dense Gram (the smaller side, float64); ``slq``:
+        deflated stochastic Lanczos quadrature with a stated error
+        (:mod:`bottleneck.gram_spectrum`); ``auto``: ``exact`` when the smaller Gram side is
+        at most ``EXACT_MAX_SIDE`` (8,000), else ``slq``.
+    client : distributed.Client, optional
+        Run the passes over the blocks on this cluster (blocks loaded on its workers).
+    probes, lanczos_steps, deflation, power_iterations, seed
+        ``slq`` only: Rademacher probes, Lanczos steps per probe, deflated directions
+        (default ``min(512, V_obs // 4)``), power iterations for them, random seed.
+
+    Returns
+    -------
+    WErrorCurve
+        Frozen: ``ds``, ``w_error``, ``stderr`` and ``error`` (``slq``: ``|w_error -
+        W_err(d)| <= error``), ``method``, ``passes`` over the data (the work).
+
+    Proof of the estimator and its error: proofs/w_error_estimators.md. A diagnostic of
+    the data, not a bound on the loss.
     """
-    ds = np.array([_v.check_rank(int(d), "d") for d in np.atleast_1d(ds)])
-    if scipy.sparse.issparse(M):
-        M = scipy.sparse.csr_matrix(M, dtype=np.float64, copy=True)
-        M.data = _v.rescale_extreme(M.data)
-        fro = float(np.sum(M.data**2))
-        small = min(M.shape)
-        kmax = int(min(ds.max(), small))
-        if kmax == 0:
-            top = np.zeros(0)
-        elif kmax >= small - 1 or small <= _EXACT_MAX_SIDE:
-            top = np.linalg.svd(M.toarray(), compute_uv=False)[:kmax]
-        else:
-            v0 = np.random.default_rng(seed).standard_normal(small)
-            top = np.sort(
-                scipy.sparse.linalg.svds(M, k=kmax, return_singular_vectors=False, v0=v0)
-            )[::-1]
+    if method not in _gs.METHODS:
+        raise ValueError(f"method must be one of {_gs.METHODS}; got {method!r}")
+    blocks = _gb.GramBlocks(_w_error_source(target_or_matrix), client=client)
+    side = min(blocks.shape[0], blocks.n_columns)
+    if method == "auto":
+        method = "exact" if side <= _gs.EXACT_MAX_SIDE else "slq"
+    if ds is None:
+        ds = (
+            np.arange(side + 1)
+            if method == "exact"
+            else np.unique(np.concatenate([[0], np.geomspace(1, side, 60).round()]))
+        )
+    ds = np.array([_v.check_rank(int(d), "d") for d in np.atleast_1d(ds)], dtype=np.int64)
+    fro = blocks.frobenius_sq
+    extra = {}
+    if method == "exact":
+        tails = _gs.exact_tails(blocks)
+        S = np.where(ds < tails.size, tails[np.minimum(ds, tails.size - 1)], 0.0)
+        stderr = error = None
     else:
-        M = _v.rescale_extreme(_v.as_real_array(M, "M"))
-        fro = float(np.einsum("ij,ij->", M, M))
-        top = top_singular_values(M, int(min(ds.max(), min(M.shape))) or 1).values
-    if fro == 0.0:
-        raise ValueError("w_error is undefined for a zero matrix (||M||_F = 0)")
-    csum = np.concatenate([[0.0], np.cumsum(top**2)])
-    tails = np.array(
-        [max(fro - csum[min(d, top.size)], 0.0) if d < min(M.shape) else 0.0 for d in ds]
+        defl = min(512, blocks.n_columns // 4) if deflation is None else int(deflation)
+        S, s_err, s_bound = _gs.slq_tails(
+            blocks,
+            ds,
+            probes=int(probes),
+            steps=int(lanczos_steps),
+            deflation=defl,
+            power_iterations=int(power_iterations),
+            seed=int(seed),
+        )
+        extra = dict(probes=int(probes), lanczos_steps=int(lanczos_steps), deflation=defl)
+    w = np.sqrt(np.clip(S / fro, 0.0, 1.0))
+    if method == "slq":
+        stderr = s_err / (2 * fro * np.maximum(w, 1e-300))
+        stderr = np.where(s_err == 0, 0.0, np.minimum(stderr, 1.0))
+        lo = np.sqrt(np.clip((S - s_bound) / fro, 0.0, 1.0))
+        hi = np.sqrt(np.clip((S + s_bound) / fro, 0.0, 1.0))
+        error = np.maximum(w - lo, hi - w)
+    return _gs.WErrorCurve(
+        ds=ds,
+        w_error=w,
+        stderr=stderr,
+        error=error,
+        method=method,
+        shape=blocks.shape,
+        observed_columns=blocks.n_columns,
+        frobenius_sq=fro,
+        passes=blocks.passes,
+        **extra,
     )
-    return np.sqrt(tails / fro)
+
+
+def _w_error_source(x):
+    """The matrix whose W-error is asked: a target's probabilities (sparse stays sparse,
+    factored targets streamed by row blocks), or the argument itself."""
+    if isinstance(x, Target):
+        if x.storage == "sparse":
+            return x.sparse_probs
+        if x.storage == "dense":
+            return x.probs
+        return _TargetRowBlocks(x)
+    return x
+
+
+class _TargetRowBlocks:
+    """Row blocks of a (factored) target's probabilities, one block in memory at a time."""
+
+    def __init__(self, target: Target):
+        self.target, self.shape = target, target.shape
+
+    def iter_blocks(self):
+        step = self.target.block_rows()
+        for start in range(0, self.shape[0], step):
+            yield start, self.target.rows(slice(start, start + step))[0]
 
 
 def centred_log_prob_matrix(target: Target, *, weighted: bool = True) -> np.ndarray:

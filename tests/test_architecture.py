@@ -25,6 +25,8 @@ LAYERS = (
         "core",
         (
             "target",
+            "gram_blocks",
+            "gram_spectrum",
             "spectrum",
             "sandwich",
             "symbolic",

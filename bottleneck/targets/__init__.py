@@ -2,6 +2,7 @@
 
 from .lm import ModelFeatures, from_model, model_features
 from .ngram import NgramInfo, ngram, ngram_with_info
+from .ngram_store import NgramStore
 from .synthetic import synthetic, synthetic_spectrum
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "ngram",
     "ngram_with_info",
     "NgramInfo",
+    "NgramStore",
     "from_model",
     "model_features",
     "ModelFeatures",

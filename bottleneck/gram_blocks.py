@@ -1,0 +1,172 @@
+"""A matrix read as row blocks, and the two passes the spectra need: the Gram ``M^T M``
+and the product ``M^T (M X)``, summed block by block (in this process or on Dask).
+
+``M`` is ``(N, V)``; only its *observed* columns (some non-zero entry) are kept, renumbered
+``0 .. V_obs - 1``: the others add only zero eigenvalues to ``M^T M``. Sources: a numpy
+array, a scipy.sparse matrix, or anything with ``shape`` and ``iter_blocks()`` yielding
+``(start, block)`` row blocks (:class:`bottleneck.targets.ngram_store.NgramStore`).
+
+With a ``distributed.Client`` the blocks are loaded onto its workers once and every pass
+is a map over them with a tree sum: the ``V_obs x V_obs`` Gram (or ``V_obs x b`` product)
+is the only thing that travels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse
+
+from . import _validation as _v
+
+#: rows per block when an in-memory matrix is split
+DEFAULT_BLOCK_ROWS = 1 << 15
+
+
+def _as_blocks(source):
+    """``(shape, blocks)``: a list of CSR/ndarray row blocks, or a zero-argument callable
+    returning a fresh iterator over them (streamed sources)."""
+    if hasattr(source, "iter_blocks") and hasattr(source, "shape"):
+        return tuple(source.shape), lambda: (b for _, b in source.iter_blocks())
+    if scipy.sparse.issparse(source):
+        M = scipy.sparse.csr_matrix(source, dtype=np.float64, copy=True)
+        M.sum_duplicates()
+        M.data = _v.rescale_extreme(M.data)
+        if not np.all(np.isfinite(M.data)):
+            raise ValueError("the matrix has a non-finite entry")
+    else:
+        M = _v.rescale_extreme(_v.as_real_array(source, "M"))
+        if M.ndim != 2:
+            raise ValueError(f"M must be 2-D; got shape {M.shape}")
+    n = M.shape[0]
+    return M.shape, [M[s : s + DEFAULT_BLOCK_ROWS] for s in range(0, n, DEFAULT_BLOCK_ROWS)]
+
+
+def _observed(block) -> np.ndarray:
+    if scipy.sparse.issparse(block):
+        return np.unique(block.indices[block.data != 0])
+    return np.flatnonzero(np.any(block != 0, axis=0))
+
+
+def _renumbered(block, columns: np.ndarray, n_columns: int):
+    """The block restricted to ``columns`` (sorted), as CSR with columns renumbered."""
+    if scipy.sparse.issparse(block):
+        block = scipy.sparse.csr_matrix(block, dtype=np.float64)
+        lookup = np.full(n_columns, -1, dtype=np.int64)
+        lookup[columns] = np.arange(columns.size)
+        keep = block.data != 0
+        rows = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))[keep]
+        return scipy.sparse.csr_matrix(
+            (block.data[keep], (rows, lookup[block.indices[keep]])),
+            shape=(block.shape[0], columns.size),
+        )
+    return np.ascontiguousarray(block[:, columns], dtype=np.float64)
+
+
+def _gram(block) -> np.ndarray:
+    if scipy.sparse.issparse(block):
+        return (block.T @ block).toarray()
+    return block.T @ block
+
+
+def _gram_times(block, X: np.ndarray) -> np.ndarray:
+    return np.asarray(block.T @ (block @ X))
+
+
+#: entries of the dense ``B U`` products formed at once by :func:`_energy_along`
+_CHUNK_ENTRIES = 1 << 24
+
+
+def _energy_along(block, U: np.ndarray) -> np.ndarray:
+    """``sum_i (B U)_ij^2`` for each column ``j`` of ``U``, in row chunks of the block."""
+    step = max(1, _CHUNK_ENTRIES // max(U.shape[1], 1))
+    out = np.zeros(U.shape[1])
+    for start in range(0, block.shape[0], step):
+        Y = np.asarray(block[start : start + step] @ U)
+        out += np.einsum("ij,ij->j", Y, Y)
+    return out
+
+
+def _fro_sq(block) -> float:
+    data = block.data if scipy.sparse.issparse(block) else block
+    return float(np.einsum("i,i->", data.ravel(), data.ravel()))
+
+
+def _nnz(block) -> int:
+    return int(block.nnz) if scipy.sparse.issparse(block) else int(np.count_nonzero(block))
+
+
+class GramBlocks:
+    """Row blocks of ``M`` restricted to its observed columns, with the passes over them.
+
+    Attributes: ``shape`` (of ``M``), ``columns`` (observed column indices), ``n_columns``
+    (``V_obs``), ``frobenius_sq`` (``||M||_F^2``), ``nnz``, ``passes`` (how many passes over
+    the data were made: the work counter of the spectra).
+    """
+
+    def __init__(self, source, client=None):
+        shape, blocks = _as_blocks(source)
+        self.shape = shape
+        self.client = client
+        blocks = list(blocks()) if callable(blocks) else blocks
+        if not blocks:
+            raise ValueError("the matrix has no rows")
+        observed = np.unique(np.concatenate([_observed(b) for b in blocks]))
+        self.columns = observed
+        self.n_columns = int(observed.size)
+        self._blocks = [_renumbered(b, observed, shape[1]) for b in blocks]
+        self.frobenius_sq = float(sum(_fro_sq(b) for b in self._blocks))
+        self.nnz = int(sum(_nnz(b) for b in self._blocks))
+        if self.frobenius_sq == 0.0:
+            raise ValueError("w_error is undefined for a zero matrix (||M||_F = 0)")
+        if not np.isfinite(self.frobenius_sq):
+            raise ValueError("the matrix has a non-finite entry or overflows ||M||_F^2")
+        self.passes = 0
+        self._remote = None
+        if client is not None:
+            import dask
+
+            self._remote = client.persist([dask.delayed(b) for b in self._blocks])
+            self._blocks = None
+
+    def _sum(self, fn, *args):
+        self.passes += 1
+        if self._remote is None:
+            total = None
+            for b in self._blocks:
+                part = fn(b, *args)
+                total = part if total is None else total + part
+            return total
+        import dask
+
+        args_d = [dask.delayed(a) for a in args]
+        parts = [dask.delayed(fn)(b, *args_d) for b in self._remote]
+        while len(parts) > 1:  # tree sum: pairs on the workers, one result back
+            parts = [
+                dask.delayed(np.add)(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
+                for i in range(0, len(parts), 2)
+            ]
+        return self.client.compute(parts[0], sync=True)
+
+    def gram(self) -> np.ndarray:
+        """``M^T M`` on the observed columns, dense ``(V_obs, V_obs)`` float64 (one pass)."""
+        return self._sum(_gram)
+
+    def gram_times(self, X: np.ndarray) -> np.ndarray:
+        """``M^T (M X)`` for ``X`` of shape ``(V_obs, b)`` (one pass)."""
+        return self._sum(_gram_times, np.ascontiguousarray(X, dtype=np.float64))
+
+    def energy_along(self, U: np.ndarray) -> np.ndarray:
+        """``||M u_j||^2`` for each column ``u_j`` of ``U`` (``(V_obs, r)``), from the data
+        itself rather than the Gram, so small values keep their relative accuracy (one
+        pass)."""
+        return self._sum(_energy_along, np.ascontiguousarray(U, dtype=np.float64))
+
+    def local_matrix(self):
+        """The whole (observed-column) matrix in this process, as CSR or ndarray."""
+        if self._remote is not None:
+            blocks = self.client.compute(self._remote, sync=True)
+        else:
+            blocks = self._blocks
+        if scipy.sparse.issparse(blocks[0]):
+            return scipy.sparse.vstack(blocks, format="csr")
+        return np.vstack(blocks)
