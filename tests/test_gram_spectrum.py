@@ -4,6 +4,7 @@ store and the cluster paths against the in-memory one."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -169,7 +170,7 @@ def test_result_is_frozen_and_bad_input():
     curve = spectrum.w_error_curve(M, [0, 3])
     with pytest.raises(ValueError):
         curve.w_error[0] = 0.5
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         curve.method = "slq"
     assert np.asarray(curve).shape == (2,)
     with pytest.raises(ValueError, match="method must be"):
