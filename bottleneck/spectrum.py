@@ -365,42 +365,58 @@ def w_error_curve(
             else np.unique(np.concatenate([[0], np.geomspace(1, side, 60).round()]))
         )
     ds = np.array([_v.check_rank(int(d), "d") for d in np.atleast_1d(ds)], dtype=np.int64)
-    fro = blocks.frobenius_sq
-    extra = {}
     if method == "exact":
         tails = _gs.exact_tails(blocks)
         S = np.where(ds < tails.size, tails[np.minimum(ds, tails.size - 1)], 0.0)
-        stderr = error = None
-    else:
-        defl = min(512, blocks.n_columns // 4) if deflation is None else int(deflation)
-        S, s_err, s_bound = _gs.slq_tails(
-            blocks,
-            ds,
-            probes=int(probes),
-            steps=int(lanczos_steps),
-            deflation=defl,
-            power_iterations=int(power_iterations),
-            seed=int(seed),
+        w = np.sqrt(np.clip(S / blocks.frobenius_sq, 0.0, 1.0))
+        return _gs.WErrorCurve(
+            ds=ds,
+            w_error=w,
+            stderr=None,
+            error=None,
+            method="exact",
+            shape=blocks.shape,
+            observed_columns=blocks.n_columns,
+            frobenius_sq=blocks.frobenius_sq,
+            passes=blocks.passes,
         )
-        extra = dict(probes=int(probes), lanczos_steps=int(lanczos_steps), deflation=defl)
+    defl = min(512, blocks.n_columns // 4) if deflation is None else int(deflation)
+    return _slq_curve(
+        blocks, ds, int(probes), int(lanczos_steps), defl, int(power_iterations), int(seed)
+    )
+
+
+def _slq_curve(blocks, ds, probes, steps, deflation, power_iterations, seed) -> WErrorCurve:
+    """The ``slq`` branch of :func:`w_error_curve`: tails and their stated error, in
+    W-error units (``error``: the half-width of the bracket ``sqrt((S -+ e) / F)``)."""
+    fro = blocks.frobenius_sq
+    S, s_err, s_bound = _gs.slq_tails(
+        blocks,
+        ds,
+        probes=probes,
+        steps=steps,
+        deflation=deflation,
+        power_iterations=power_iterations,
+        seed=seed,
+    )
     w = np.sqrt(np.clip(S / fro, 0.0, 1.0))
-    if method == "slq":
-        stderr = s_err / (2 * fro * np.maximum(w, 1e-300))
-        stderr = np.where(s_err == 0, 0.0, np.minimum(stderr, 1.0))
-        lo = np.sqrt(np.clip((S - s_bound) / fro, 0.0, 1.0))
-        hi = np.sqrt(np.clip((S + s_bound) / fro, 0.0, 1.0))
-        error = np.maximum(w - lo, hi - w)
+    stderr = s_err / (2 * fro * np.maximum(w, 1e-300))
+    stderr = np.where(s_err == 0, 0.0, np.minimum(stderr, 1.0))
+    lo = np.sqrt(np.clip((S - s_bound) / fro, 0.0, 1.0))
+    hi = np.sqrt(np.clip((S + s_bound) / fro, 0.0, 1.0))
     return _gs.WErrorCurve(
         ds=ds,
         w_error=w,
         stderr=stderr,
-        error=error,
-        method=method,
+        error=np.maximum(w - lo, hi - w),
+        method="slq",
         shape=blocks.shape,
         observed_columns=blocks.n_columns,
         frobenius_sq=fro,
         passes=blocks.passes,
-        **extra,
+        probes=probes,
+        lanczos_steps=steps,
+        deflation=deflation,
     )
 
 
