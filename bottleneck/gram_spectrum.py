@@ -21,14 +21,15 @@
      Appl. 38(4)): Rademacher probes ``z``, projected ``w = (I - QQ^T) z``, ``m`` Lanczos
      steps on ``P G P`` with full reorthogonalisation, Gauss quadrature
      ``||w||^2 sum_j tau_j^2 min(theta_j, t)``;
-  3. *the stated error* of ``S(d)``: since ``max_t`` is 1-Lipschitz in the sup norm,
-     ``|S_hat(d) - S_pinch(d)| <= sup_t |estimate(t) - tr min(C, t)|``, bounded by
-     (a) the Gauss quadrature error, at most ``||w||^2 2 Lambda / (pi (2m - 1))`` per probe
-     (the Chebyshev series of ``|x|`` truncated at degree ``2m - 1`` is within
-     ``2 / (pi (2m - 1))`` of it on ``[-1, 1]``, and ``min(x, t) = (x + t - |x - t|) / 2``;
-     ``Lambda``: the largest Ritz value, which Lanczos finds first), plus (b) three standard
-     errors over the probes (Hutchinson's estimator; the one statistical part), plus the
-     pinching term of step 1. ``error`` reports it in W-error units.
+  3. *the stated bracket* of ``S(d)``: (a) the Gauss quadrature error of ``min(x, t)``, at
+     most ``||w||^2 (Lambda / 2) E_{2m-1}(2t / Lambda - 1)`` per probe, with ``E_n(a)`` the
+     tail of the Chebyshev series of the kink ``|y - a|`` (:func:`chebyshev_kink_error`;
+     small near the ends of the spectrum, where the large-``d`` tails live; ``Lambda``: the
+     largest Ritz value, which Lanczos finds first), carried from ``t`` to the maximum by
+     ``S_hat - e(t_hat) <= S_pinch <= S_hat + max_t [e(t) + g(t) - g(t_hat)]``; plus (b)
+     three standard errors over the probes (Hutchinson's estimator: the one statistical
+     part); plus the pinching term of step 1 on the lower side. ``lower``/``upper`` report
+     the bracket in W-error units, ``error`` its larger half-width.
 
 Proof notes and the checks: proofs/w_error_estimators.md, proofs/check_w_error_estimators.py.
 """
@@ -61,7 +62,8 @@ class WErrorCurve(Record):
     stderr : ndarray or None
         ``slq``: one standard error of ``w_error`` over the probes (statistical part only).
     error : ndarray or None
-        ``slq``: the stated error, ``|w_error - W_err(d)| <= error`` (module docstring).
+        ``slq``: the stated error, ``|w_error - W_err(d)| <= error`` (module docstring);
+        ``w_lower``/``w_upper`` (``lower``/``upper``) is the bracket itself, asymmetric.
     method : str
     shape : tuple
         ``(N, V)`` of the matrix; ``observed_columns`` of them were non-zero.
@@ -84,9 +86,11 @@ class WErrorCurve(Record):
     probes: int = 0
     lanczos_steps: int = 0
     deflation: int = 0
+    w_lower: np.ndarray | None = None
+    w_upper: np.ndarray | None = None
 
     def __post_init__(self):
-        for name in ("ds", "w_error", "stderr", "error"):
+        for name in ("ds", "w_error", "stderr", "error", "w_lower", "w_upper"):
             a = getattr(self, name)
             if a is not None:
                 a = np.array(a, copy=True)
@@ -98,13 +102,13 @@ class WErrorCurve(Record):
 
     @property
     def lower(self) -> np.ndarray:
-        """``max(w_error - error, 0)`` (``w_error`` for the exact method)."""
-        return self.w_error if self.error is None else np.maximum(self.w_error - self.error, 0)
+        """The stated lower end for ``W_err(d)`` (``w_error`` for the exact method)."""
+        return self.w_error if self.w_lower is None else self.w_lower
 
     @property
     def upper(self) -> np.ndarray:
-        """``min(w_error + error, 1)`` (``w_error`` for the exact method)."""
-        return self.w_error if self.error is None else np.minimum(self.w_error + self.error, 1)
+        """The stated upper end for ``W_err(d)`` (``w_error`` for the exact method)."""
+        return self.w_error if self.w_upper is None else self.w_upper
 
 
 def exact_tails(blocks: GramBlocks) -> np.ndarray:
@@ -201,6 +205,44 @@ def _min_trace(nodes: np.ndarray, weights: np.ndarray, ts: np.ndarray) -> np.nda
     return below_mass[idx] + ts * above_weight[idx]
 
 
+def chebyshev_kink_error(n: int, a: np.ndarray, extra_terms: int | None = None) -> np.ndarray:
+    """An upper bound on ``max_{y in [-1, 1]} | |y - a| - p_n(y) |`` for the degree-``n``
+    Chebyshev truncation ``p_n`` of ``|y - a|`` (so on its best approximation error).
+
+    The coefficients are ``c_k = 4 (sin(k phi) cos(phi) - k sin(phi) cos(k phi)) / (pi k (k^2
+    - 1))`` for ``k >= 2`` (``a = cos phi``), and the numerator is at most ``(k^2 - 1)(1 -
+    |a|)`` and at most ``1 + k sin(phi)``; the sum over ``k > n`` is taken term by term to
+    ``K = 4n + 100``, then bounded in closed form (proofs/w_error_estimators.md, Claim 4).
+    """
+    a = np.clip(np.asarray(a, dtype=np.float64), -1.0, 1.0)
+    s = np.sqrt(np.maximum(1.0 - a * a, 0.0))
+    big_k = 4 * n + 100 if extra_terms is None else n + int(extra_terms)
+    out = np.zeros(a.shape)
+    for start in range(max(n + 1, 2), big_k + 1, 512):
+        k = np.arange(start, min(start + 512, big_k + 1), dtype=np.float64)[:, None]
+        term = np.minimum(1.0 - np.abs(a)[None, :], (1.0 + k * s[None, :]) / (k * k - 1.0))
+        out += np.sum(4.0 / (math.pi * k) * term, axis=0)
+    if n < 1:  # c_1 = (2 phi - sin 2 phi - pi) / pi is not covered by the k >= 2 formula
+        phi = np.arccos(a)
+        out += np.abs(2 * phi - np.sin(2 * phi) - math.pi) / math.pi
+    tail = 1.0 / (2 * big_k * (big_k + 1)) + s * (1.0 / (2 * big_k) + 1.0 / (2 * (big_k + 1)))
+    return out + 4.0 / math.pi * tail
+
+
+def _quadrature_error(ts: np.ndarray, lengths, norms_sq, lam_max: float) -> np.ndarray:
+    """Claim 4 per ``t``: the mean over probes of ``||w||^2 (Lambda / 2) E_{2m-1}(t)``,
+    ``E`` the :func:`chebyshev_kink_error` of the kink at ``a = 2 t / Lambda - 1`` (0 for a
+    probe whose Lanczos broke down: its quadrature is exact)."""
+    if lam_max <= 0.0:
+        return np.zeros(ts.shape)
+    a = 2.0 * ts / lam_max - 1.0
+    out = np.zeros(ts.shape)
+    for m in np.unique([m for m, exact in lengths if not exact]):
+        weight = sum(w for (mm, exact), w in zip(lengths, norms_sq) if mm == m and not exact)
+        out += weight * (lam_max / 2.0) * chebyshev_kink_error(2 * int(m) - 1, a)
+    return out / len(lengths)
+
+
 def slq_tails(
     blocks: GramBlocks,
     ds: np.ndarray,
@@ -210,15 +252,16 @@ def slq_tails(
     deflation: int,
     power_iterations: int,
     seed: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(S_hat(d), stderr(d), error(d))`` for each ``d`` of ``ds`` (module docstring);
-    ``S(d) = 0`` exactly for ``d >= min(N, V_obs)``, the largest possible rank."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(S_hat(d), stderr(d), S_low(d), S_high(d))`` for each ``d`` of ``ds`` (module
+    docstring, proofs/w_error_estimators.md Claims 2-5); ``S(d) = 0`` exactly for
+    ``d >= min(N, V_obs)``, the largest possible rank."""
     rng = np.random.default_rng(seed)
     n = blocks.n_columns
     k = min(deflation, n)
     Q, theta, sigma_b = _deflation(blocks, k, power_iterations, rng)
     rest = n - k
-    probe_nodes, probe_weights, quad_bound = [], [], []
+    probe_nodes, probe_weights, lengths, norms_sq = [], [], [], np.zeros(0)
     if rest > 0:
         Z = rng.choice([-1.0, 1.0], size=(n, probes))
         W0 = Z - Q @ (Q.T @ Z) if k else Z
@@ -227,25 +270,30 @@ def slq_tails(
             nodes, weights = _quadrature(a, b)
             probe_nodes.append(nodes)
             probe_weights.append(weights * norms_sq[i])
-            exact = a.size < min(steps, rest)  # breakdown: the Krylov space is invariant
-            quad_bound.append(0.0 if exact else norms_sq[i] * 2.0 / (math.pi * (2 * a.size - 1)))
+            lengths.append((a.size, a.size < min(steps, rest)))  # breakdown: exact rule
     lam_max = max([float(x.max()) for x in probe_nodes] + [0.0])
-    ts = np.unique(np.concatenate([[0.0], theta, *probe_nodes]))
-    a_part = _min_trace(theta, np.ones(k), ts)
+    ts = np.unique(np.concatenate([[0.0], theta, *probe_nodes, np.linspace(0, lam_max, 257)]))
+    total = _min_trace(theta, np.ones(k), ts)
+    quad = np.zeros(ts.shape)
+    stat = 0.0
+    c_stderr = np.zeros(ts.shape)
     if probe_nodes:
         per_probe = np.stack([_min_trace(x, w, ts) for x, w in zip(probe_nodes, probe_weights)])
-        c_part = per_probe.mean(axis=0)
-        c_stderr = per_probe.std(axis=0, ddof=1) / math.sqrt(probes) if probes > 1 else 0 * ts
-        c_error = float(np.mean(quad_bound)) * lam_max + 3.0 * float(np.max(c_stderr))
-    else:
-        c_part, c_stderr, c_error = 0 * ts, 0 * ts, 0.0
-    total = a_part + c_part
+        total = total + per_probe.mean(axis=0)
+        if probes > 1:
+            c_stderr = per_probe.std(axis=0, ddof=1) / math.sqrt(probes)
+        stat = 3.0 * float(np.max(c_stderr))
+        quad = _quadrature_error(ts, lengths, norms_sq, lam_max)
     values = total[None, :] - ds[:, None] * ts[None, :]
     best = np.argmax(values, axis=1)
-    S = np.maximum(values[np.arange(ds.size), best], 0.0)
+    rows = np.arange(ds.size)
+    S = np.maximum(values[rows, best], 0.0)
+    # Claim 5: S_pinch >= S_hat - e(t_hat); S_pinch <= S_hat + max_t [e(t) + g(t) - g(t_hat)]
+    down = quad[best]
+    up = np.max(quad[None, :] + values - values[rows, best][:, None], axis=1)
     pinch = np.array([float(np.sum(sigma_b[: min(int(d), k)])) for d in ds])
+    low = np.maximum(S - down - stat - pinch, 0.0)  # Claim 2: S <= S_pinch, S >= S_pinch - pinch
+    high = S + up + stat
     full = ds >= min(n, blocks.shape[0])
-    S[full] = 0.0
-    stderr = np.where(full, 0.0, c_stderr[best])
-    error = np.where(full, 0.0, c_error + pinch)
-    return S, stderr, error
+    S[full], low[full], high[full] = 0.0, 0.0, 0.0
+    return S, np.where(full, 0.0, c_stderr[best]), low, high

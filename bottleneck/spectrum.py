@@ -387,10 +387,10 @@ def w_error_curve(
 
 
 def _slq_curve(blocks, ds, probes, steps, deflation, power_iterations, seed) -> WErrorCurve:
-    """The ``slq`` branch of :func:`w_error_curve`: tails and their stated error, in
-    W-error units (``error``: the half-width of the bracket ``sqrt((S -+ e) / F)``)."""
+    """The ``slq`` branch of :func:`w_error_curve`: the tail estimate and its bracket
+    ``[S_low, S_high]`` in W-error units (``error``: the larger half-width)."""
     fro = blocks.frobenius_sq
-    S, s_err, s_bound = _gs.slq_tails(
+    S, s_err, s_low, s_high = _gs.slq_tails(
         blocks,
         ds,
         probes=probes,
@@ -402,8 +402,8 @@ def _slq_curve(blocks, ds, probes, steps, deflation, power_iterations, seed) -> 
     w = np.sqrt(np.clip(S / fro, 0.0, 1.0))
     stderr = s_err / (2 * fro * np.maximum(w, 1e-300))
     stderr = np.where(s_err == 0, 0.0, np.minimum(stderr, 1.0))
-    lo = np.sqrt(np.clip((S - s_bound) / fro, 0.0, 1.0))
-    hi = np.sqrt(np.clip((S + s_bound) / fro, 0.0, 1.0))
+    lo = np.sqrt(np.clip(s_low / fro, 0.0, 1.0))
+    hi = np.sqrt(np.clip(s_high / fro, 0.0, 1.0))
     return _gs.WErrorCurve(
         ds=ds,
         w_error=w,
@@ -417,6 +417,8 @@ def _slq_curve(blocks, ds, probes, steps, deflation, power_iterations, seed) -> 
         probes=probes,
         lanczos_steps=steps,
         deflation=deflation,
+        w_lower=lo,
+        w_upper=hi,
     )
 
 

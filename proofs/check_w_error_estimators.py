@@ -108,3 +108,31 @@ def check_exact_path_keeps_small_tails():
     lam = np.sort(np.linalg.eigvalsh(M.T @ M))[::-1]
     from_eigenvalues = math.sqrt(max(lam[1:].sum(), 0.0) / np.sum(M * M))
     assert abs(from_eigenvalues - truth) > 1e-3 * truth  # what the energies avoid
+
+
+def check_chebyshev_coefficients_of_the_kink():
+    """``c_k`` of ``|cos(theta) - cos(phi)|`` for ``k >= 2`` (Claim 4), and the derivative
+    of its numerator that bounds it."""
+    th, ph = sp.symbols("theta phi", positive=True)
+    for k in range(2, 7):
+        f = (sp.cos(th) - sp.cos(ph)) * sp.cos(k * th)
+        c = 2 / sp.pi * (sp.integrate(f, (th, 0, ph)) - sp.integrate(f, (th, ph, sp.pi)))
+        g = sp.sin(k * ph) * sp.cos(ph) - k * sp.sin(ph) * sp.cos(k * ph)
+        expect = 4 * g / (sp.pi * k * (k**2 - 1))
+        assert sp.simplify(sp.expand_trig(c - expect)) == 0
+        assert sp.simplify(sp.diff(g, ph) - (k**2 - 1) * sp.sin(ph) * sp.sin(k * ph)) == 0
+
+
+def check_kink_error_bounds_the_truncated_series():
+    """``chebyshev_kink_error(n, a)`` is above the measured error of the truncated series of
+    ``|y - a|`` (coefficients by quadrature) at kinks across [-1, 1]."""
+    theta = np.linspace(0, np.pi, 100001)
+    y = np.cos(np.linspace(0, np.pi, 3001))
+    for a in (-0.999, -0.9, -0.3, 0.0, 0.5, 0.99):
+        f = np.abs(np.cos(theta) - a)
+        c = np.array([2 / np.pi * np.trapezoid(f * np.cos(k * theta), theta) for k in range(60)])
+        c[0] /= 2
+        basis = np.cos(np.outer(np.arange(60), np.arccos(y)))
+        for n in (1, 3, 11, 41):
+            err = np.max(np.abs(np.abs(y - a) - c[: n + 1] @ basis[: n + 1]))
+            assert err <= float(gram_spectrum.chebyshev_kink_error(n, np.array([a]))[0])
