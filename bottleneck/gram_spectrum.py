@@ -255,9 +255,15 @@ def slq_tails(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(S_hat(d), stderr(d), S_low(d), S_high(d))`` for each ``d`` of ``ds`` (module
     docstring, proofs/w_error_estimators.md Claims 2-5); ``S(d) = 0`` exactly for
-    ``d >= min(N, V_obs)``, the largest possible rank."""
+    ``d >= min(N, V_obs)``, the largest possible rank. When ``V_obs <= steps`` the Krylov
+    space would be the whole space, and the exact tails (:func:`exact_tails`) are used."""
     rng = np.random.default_rng(seed)
     n = blocks.n_columns
+    if n <= steps:  # the Krylov space would be the whole space: the curve exactly
+        tails = exact_tails(blocks)
+        S = np.where(ds < tails.size, tails[np.minimum(ds, tails.size - 1)], 0.0)
+        S[ds >= min(n, blocks.shape[0])] = 0.0
+        return S, np.zeros(ds.size), S.copy(), S.copy()
     k = min(deflation, n)
     Q, theta, sigma_b = _deflation(blocks, k, power_iterations, rng)
     rest = n - k
@@ -279,9 +285,23 @@ def slq_tails(
     c_stderr = np.zeros(ts.shape)
     if probe_nodes:
         per_probe = np.stack([_min_trace(x, w, ts) for x, w in zip(probe_nodes, probe_weights)])
-        total = total + per_probe.mean(axis=0)
+        # tr C = F - tr A is known exactly: min(C, t) = C - (C - t)_+, so per t the mean of
+        # the probes' q(t) or tr C minus the mean of their (q's trace - q(t)), whichever has
+        # the smaller sample variance (for large t the second has almost none)
+        trace_c = max(blocks.frobenius_sq - float(theta.sum()), 0.0)
+        h = np.array([float(np.sum(w * x)) for x, w in zip(probe_nodes, probe_weights)])
+        complement = per_probe - h[:, None]
         if probes > 1:
-            c_stderr = per_probe.std(axis=0, ddof=1) / math.sqrt(probes)
+            var_direct = per_probe.var(axis=0, ddof=1)
+            var_complement = complement.var(axis=0, ddof=1)
+            use_complement = var_complement < var_direct
+            c_stderr = np.sqrt(np.minimum(var_direct, var_complement) / probes)
+        else:
+            use_complement = np.ones(ts.shape, dtype=bool)
+        estimate = np.where(
+            use_complement, trace_c + complement.mean(axis=0), per_probe.mean(axis=0)
+        )
+        total = total + estimate
         stat = 3.0 * float(np.max(c_stderr))
         quad = _quadrature_error(ts, lengths, norms_sq, lam_max)
     values = total[None, :] - ds[:, None] * ts[None, :]
@@ -292,8 +312,10 @@ def slq_tails(
     down = quad[best]
     up = np.max(quad[None, :] + values - values[rows, best][:, None], axis=1)
     pinch = np.array([float(np.sum(sigma_b[: min(int(d), k)])) for d in ds])
-    low = np.maximum(S - down - stat - pinch, 0.0)  # Claim 2: S <= S_pinch, S >= S_pinch - pinch
-    high = S + up + stat
+    # floating-point rounding of the sums that make S_hat (differences of numbers of size F)
+    rounding = 8.0 * (ts.size + n) * np.finfo(np.float64).eps * blocks.frobenius_sq
+    low = np.maximum(S - down - stat - pinch - rounding, 0.0)  # Claim 2: S >= S_pinch - pinch
+    high = S + up + stat + rounding
     full = ds >= min(n, blocks.shape[0])
     S[full], low[full], high[full] = 0.0, 0.0, 0.0
     return S, np.where(full, 0.0, c_stderr[best]), low, high

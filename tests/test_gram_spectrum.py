@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 
 import numpy as np
 import pytest
@@ -69,7 +70,11 @@ def test_exact_equals_svd_at_every_d(M):
     assert np.all(np.diff(curve.w_error) <= 1e-12)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("BN_SLQ_EXAMPLES", "15")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(M=sparse_matrices(), seed=st.integers(0, 1000), steps=st.sampled_from([20, 40]))
 def test_slq_lies_within_its_stated_error(M, seed, steps):
     curve = spectrum.w_error_curve(M, method="slq", lanczos_steps=steps, probes=8, seed=seed)

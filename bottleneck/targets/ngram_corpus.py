@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -299,7 +300,10 @@ class ContextTable:
         return f"ContextTable({len(self)} contexts of {self.ids.shape[1]} tokens)"
 
 
-def _map_graph(files, order, tokenizer, n_parts, work_dir):
+def _map_graph(files, order, tokenizer, n_parts, work_dir, run: str):
+    """One map task per file; ``run`` makes the keys unique to this call (a cluster keeps
+    finished keys while a client holds them: a fixed name would hand one call's counts to
+    the next)."""
     import dask
 
     tok_key = tokenizer_key(tokenizer)
@@ -312,7 +316,7 @@ def _map_graph(files, order, tokenizer, n_parts, work_dir):
             n_parts,
             None if work_dir is None else str(work_dir),
             shard_key(path, i, order, tok_key, n_parts),
-            dask_key_name=f"count-file-{i:05d}",
+            dask_key_name=f"count-file-{i:05d}-{run}",
         )
         for i, path in enumerate(files)
     ]
@@ -342,9 +346,10 @@ def count_corpus(
     if work_dir is not None:
         _io.check_writable_folder(work_dir, "work_dir")
     client, owned = resolve_client(client)
+    run = uuid.uuid4().hex[:12]
     try:
         maps = persist(
-            _map_graph(files, order, tokenizer, n_parts, work_dir),
+            _map_graph(files, order, tokenizer, n_parts, work_dir, run),
             client,
             progress=progress,
             desc=f"counting {order}-grams",
@@ -359,7 +364,7 @@ def count_corpus(
                     vocab_d,
                     order,
                     *[dask.delayed(_part_of)(m, p) for m in maps],
-                    dask_key_name=f"merge-part-{p:05d}",
+                    dask_key_name=f"merge-part-{p:05d}-{run}",
                 )
                 for p in range(n_parts)
             ],
