@@ -101,6 +101,10 @@ def _renumbered(block, columns: np.ndarray, n_columns: int):
     return np.ascontiguousarray(block[:, columns], dtype=np.float64)
 
 
+def _sparse_gram_part(block):
+    return (block.T @ block).tocsr()
+
+
 def _gram(block) -> np.ndarray:
     if scipy.sparse.issparse(block):
         return (block.T @ block).toarray()
@@ -108,7 +112,15 @@ def _gram(block) -> np.ndarray:
 
 
 def _gram_times(block, X: np.ndarray) -> np.ndarray:
-    return np.asarray(block.T @ (block @ X))
+    """``B^T (B X)`` in row slices, so the dense ``B X`` held at once stays under
+    :data:`_CHUNK_ENTRIES` entries (a chunk of 2M rows times 2,000 columns would be 32 GB)."""
+    step = max(1, _CHUNK_ENTRIES // max(X.shape[1], 1))
+    out = None
+    for start in range(0, block.shape[0], step):
+        rows = block[start : start + step]
+        part = np.asarray(rows.T @ (rows @ X))
+        out = part if out is None else out + part
+    return out
 
 
 #: entries of the dense ``B U`` products formed at once by :func:`_energy_along`
@@ -161,6 +173,7 @@ class GramBlocks:
             raise ValueError("the matrix has a non-finite entry or overflows ||M||_F^2")
         self.passes = 0
         self._remote = None
+        self._gram_sparse = None
         if client is not None:
             import dask
 
@@ -195,8 +208,47 @@ class GramBlocks:
         return self._sum(_gram)
 
     def gram_times(self, X: np.ndarray) -> np.ndarray:
-        """``M^T (M X)`` for ``X`` of shape ``(V_obs, b)`` (one pass)."""
-        return self._sum(_gram_times, np.ascontiguousarray(X, dtype=np.float64))
+        """``M^T (M X)`` for ``X`` of shape ``(V_obs, b)`` (one pass; with the sparse Gram
+        formed, one product with it instead)."""
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        # measured on the 20.9M x 46k 5-gram matrix: 16 columns 1.7 s by rows vs 2.2 s by
+        # the Gram; 256 columns 25.8 s vs 15.2 s
+        G = self._sparse_gram() if X.shape[1] >= 64 else None
+        if G is None:
+            return self._sum(_gram_times, X)
+        self.passes += 1
+        out = np.empty((G.shape[0], X.shape[1]))
+        step = max(1, -(-G.shape[0] // (4 * pass_threads())))
+        slices = [slice(a, min(a + step, G.shape[0])) for a in range(0, G.shape[0], step)]
+
+        def rows(sl):
+            out[sl] = G[sl] @ X
+
+        with ThreadPoolExecutor(pass_threads()) as pool:
+            list(pool.map(rows, slices))
+        return out
+
+    def _sparse_gram(self):
+        """``M^T M`` as a sparse matrix, formed once (one pass) when ``M`` is sparse and
+        local, its fill bound ``sum_i r_i^2`` (``r_i``: row ``i``'s non-zeros) is at most
+        ``2^28``, and it has at most ``2 (N + nnz(M))`` entries: a product with it then costs
+        less than a pass over the rows, which also forms a dense ``N x b`` intermediate. An
+        n-gram matrix (about 1.2 entries a row) is such a case. None otherwise."""
+        if self._remote is not None:
+            return None
+        if self._gram_sparse is not None:
+            return self._gram_sparse if scipy.sparse.issparse(self._gram_sparse) else None
+        self._gram_sparse = False
+        if not all(scipy.sparse.issparse(b) for b in self._blocks):
+            return None
+        fill = sum(int(np.sum(np.diff(b.indptr).astype(np.int64) ** 2)) for b in self._blocks)
+        if fill > 1 << 28:
+            return None
+        G = scipy.sparse.csr_matrix(self._sum(_sparse_gram_part))
+        if G.nnz <= 2 * (self.shape[0] + self.nnz):
+            self._gram_sparse = G
+            return G
+        return None
 
     def energy_along(self, U: np.ndarray) -> np.ndarray:
         """``||M u_j||^2`` for each column ``u_j`` of ``U`` (``(V_obs, r)``), from the data

@@ -247,7 +247,16 @@ def _scale_target(corpus, out: Path, tok: str, order: int, client) -> tuple:
     return NgramStore(store_dir), time.perf_counter() - t0
 
 
-def _scale_curve(store, out: Path, name: str, ds, steps: int, probes: int, deflation: int):
+def _scale_curve(
+    store,
+    out: Path,
+    name: str,
+    ds,
+    steps: int,
+    probes: int,
+    deflation: int,
+    power_iterations: int = 4,
+):
     """The W-error curve of one store (read back if done); the record written atomically."""
     import time
 
@@ -273,6 +282,7 @@ def _scale_curve(store, out: Path, name: str, ds, steps: int, probes: int, defla
         lanczos_steps=steps,
         probes=probes,
         deflation=deflation,
+        power_iterations=power_iterations,
     )
     rec = dict(
         ds=curve.ds.tolist(),
@@ -318,7 +328,14 @@ def run_scale(args) -> dict:
                 name = f"{tok}-{order}"
                 store, count_s = _scale_target(corpus, out, tok, order, client)
                 rec = _scale_curve(
-                    store, out, name, SCALE_DS, args.lanczos_steps, args.probes, args.deflation
+                    store,
+                    out,
+                    name,
+                    SCALE_DS,
+                    args.lanczos_steps,
+                    args.probes,
+                    args.deflation,
+                    args.power_iterations,
                 )
                 rec.update(
                     contexts=store.shape[0],
@@ -448,13 +465,15 @@ def main(argv=None):
     g.add_argument("--max-words", type=int, default=None, help="cap the offline corpus")
     g.add_argument("--lanczos-steps", type=int, default=200)
     g.add_argument("--probes", type=int, default=16)
-    g.add_argument("--deflation", type=int, default=2048)
+    g.add_argument("--deflation", type=int, default=1024)
+    g.add_argument("--power-iterations", type=int, default=4)
     args = p.parse_args(argv)
     if args.scale:
         if args.quick:  # CI: a small slice, whitespace words, trigrams, few Lanczos steps
             args.max_words = args.max_words or 300_000
             args.tokenizers, args.orders = "words", "3"
             args.lanczos_steps, args.deflation, args.probes = 30, 128, 8
+            args.power_iterations = 2
         result = run_scale(args)
         write_scale(result, Path(args.out))
         print(f"wrote {args.out}/scale_werror.csv, scale_summary.csv, scale_werror.png")

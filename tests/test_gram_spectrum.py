@@ -210,3 +210,23 @@ def test_cluster_passes_equal_local_ones():
         )
     np.testing.assert_allclose(remote.w_error, local_exact.w_error, atol=1e-12)
     np.testing.assert_allclose(remote_slq.w_error, local_slq.w_error, atol=1e-9)
+
+
+def test_sparse_gram_products_equal_the_block_passes(monkeypatch):
+    """An n-gram-like matrix (about one entry a row) takes the sparse-Gram route; its
+    products equal the row-block passes, and so does the curve."""
+    rng = np.random.default_rng(10)
+    n, v = 5000, 300
+    rows = np.concatenate([np.arange(n), rng.integers(0, n, 800)])
+    cols = rng.integers(0, v, rows.size)
+    M = sp.csr_matrix((rng.random(rows.size), (rows, cols)), shape=(n, v))
+    X = rng.standard_normal((M.shape[1], 70))
+    fast = GramBlocks(M)
+    assert fast._sparse_gram() is not None
+    slow = GramBlocks(M)
+    monkeypatch.setattr(slow, "_sparse_gram", lambda: None)
+    np.testing.assert_allclose(fast.gram_times(X), slow.gram_times(X), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(fast.gram_times(X), M.T @ (M @ X), rtol=1e-12, atol=1e-12)
+    curve = spectrum.w_error_curve(M, method="slq", lanczos_steps=40, probes=8)
+    exact = _svd_curve(M, curve.ds)
+    assert np.all(np.abs(curve.w_error - exact) <= curve.error + 1e-12)
