@@ -6,8 +6,10 @@ and the product ``M^T (M X)``, summed block by block (in this process or on Dask
 array, a scipy.sparse matrix, or anything with ``shape`` and ``iter_blocks()`` yielding
 ``(start, block)`` row blocks (:class:`bottleneck.targets.ngram_store.NgramStore`).
 
-With a ``distributed.Client`` the blocks are loaded onto its workers once and every pass
-is a map over them with a tree sum: the ``V_obs x V_obs`` Gram (or ``V_obs x b`` product)
+The blocks are read once (a store: block by block from disk) and kept in memory as CSR
+chunks; the dense ``N x V`` matrix is never formed. With a ``distributed.Client`` they are
+read in this process, sent to the workers once, and every pass is then a map over them with
+a tree sum: after that first transfer the ``V_obs x V_obs`` Gram (or ``V_obs x b`` product)
 is the only thing that travels.
 """
 
@@ -67,6 +69,8 @@ def _as_blocks(source):
     if hasattr(source, "iter_blocks") and hasattr(source, "shape"):
         return tuple(source.shape), lambda: (b for _, b in source.iter_blocks())
     if scipy.sparse.issparse(source):
+        if source.dtype.kind not in "biuf":
+            raise TypeError(f"M must hold real numbers; got dtype {source.dtype}")
         M = scipy.sparse.csr_matrix(source, dtype=np.float64, copy=True)
         M.sum_duplicates()
         M.data = _v.rescale_extreme(M.data)

@@ -48,6 +48,10 @@ from .gram_blocks import GramBlocks
 METHODS = ("auto", "exact", "slq")
 #: largest Gram side decomposed densely by ``method="auto"`` (8,000: 512 MB, ~1 min)
 EXACT_MAX_SIDE = 8000
+#: matrices with at most this many entries (dense, observed columns) get the exact curve
+#: from LAPACK's SVD of the matrix itself (singular values to ``eps sigma_1`` absolute, so
+#: a zero tail stays at rounding level); larger ones from the Gram (below)
+DENSE_SVD_MAX_ENTRIES = 1 << 25
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,9 @@ class WErrorCurve(Record):
     stderr : ndarray or None
         ``slq``: one standard error of ``w_error`` over the probes (statistical part only).
     error : ndarray or None
-        ``slq``: the stated error, ``|w_error - W_err(d)| <= error`` (module docstring);
+        ``slq``: the stated error (module docstring): its quadrature and deflation parts
+        are proved, its probe part is three standard errors over the random probes, so
+        ``|w_error - W_err(d)| <= error`` holds with high probability, not always;
         ``w_lower``/``w_upper`` (``lower``/``upper``) is the bracket itself, asymmetric.
     method : str
     shape : tuple
@@ -112,14 +118,25 @@ class WErrorCurve(Record):
 
 
 def exact_tails(blocks: GramBlocks) -> np.ndarray:
-    """``S(d)`` for ``d = 0 .. side``, exact: eigenvectors ``u_j`` of the smaller Gram
-    (by decreasing eigenvalue), then ``S(d) = sum_{j>d} ||M u_j||^2`` recomputed from the
-    data. The Gram's eigenvalues alone lose small values below ``side * eps *
-    lambda_max`` (a W-error error up to ``sqrt(side * eps)``, 1e-7 at side 300); the energy
-    along the computed eigenvectors keeps them to rounding of their own size, and is never
-    below the true tail (Ky Fan: ``sum_{j<=d} ||M u_j||^2 <= sum_{i<=d} lambda_i``)."""
+    """``S(d)`` for ``d = 0 .. side``, exact. A matrix of at most
+    :data:`DENSE_SVD_MAX_ENTRIES` entries: the squared singular values of its SVD. A larger
+    one: eigenvectors ``u_j`` of the smaller Gram (by decreasing eigenvalue), then
+    ``S(d) = sum_{j>d} ||M u_j||^2`` recomputed from the data. Near a zero tail this is
+    limited by the Gram itself: ``u^T G u`` of a computed null vector is of order
+    ``eps lambda_1``, so ``W(d)`` there can read up to about ``sqrt(side eps)`` (1.4e-8
+    was measured at side 248) instead of 0.
+    Away from zero tails the energies keep small values that the Gram's eigenvalues alone
+    lose (0.8 % off at singular values 1 and 1e-7, proofs/w_error_estimators.md), and they
+    are never below the true tail (Ky Fan: ``sum_{j<=d} ||M u_j||^2 <= sum_{i<=d}
+    lambda_i``)."""
     n, _ = blocks.shape
-    if n < blocks.n_columns:
+    if n * blocks.n_columns <= DENSE_SVD_MAX_ENTRIES:
+        M = blocks.local_matrix()
+        M = M.toarray() if hasattr(M, "toarray") else np.asarray(M)
+        blocks.passes += 1
+        sigma = np.linalg.svd(M, compute_uv=False)
+        energy = sigma**2
+    elif n < blocks.n_columns:
         M = blocks.local_matrix()
         blocks.passes += 1
         K = M @ M.T

@@ -354,6 +354,11 @@ def w_error_curve(
     """
     if method not in _gs.METHODS:
         raise ValueError(f"method must be one of {_gs.METHODS}; got {method!r}")
+    probes, lanczos_steps, deflation, power_iterations, seed = _checked_slq_parameters(
+        probes, lanczos_steps, deflation, power_iterations, seed
+    )
+    ds = _checked_ranks(ds)
+    _check_client(client)
     blocks = _gb.GramBlocks(_w_error_source(target_or_matrix), client=client)
     side = min(blocks.shape[0], blocks.n_columns)
     if method == "auto":
@@ -364,7 +369,7 @@ def w_error_curve(
             if method == "exact"
             else np.unique(np.concatenate([[0], np.geomspace(1, side, 60).round()]))
         )
-    ds = np.array([_v.check_rank(int(d), "d") for d in np.atleast_1d(ds)], dtype=np.int64)
+    ds = np.array(ds, dtype=np.int64)
     if method == "exact":
         tails = _gs.exact_tails(blocks)
         S = np.where(ds < tails.size, tails[np.minimum(ds, tails.size - 1)], 0.0)
@@ -384,6 +389,33 @@ def w_error_curve(
     return _slq_curve(
         blocks, ds, int(probes), int(lanczos_steps), defl, int(power_iterations), int(seed)
     )
+
+
+def _check_client(client) -> None:
+    if client is not None and not (hasattr(client, "persist") and hasattr(client, "compute")):
+        raise TypeError(f"client must be None or a distributed.Client; got {client!r}")
+
+
+def _checked_slq_parameters(probes, lanczos_steps, deflation, power_iterations, seed):
+    return (
+        _v.check_int(probes, "probes", minimum=2),  # a standard error needs two probes
+        _v.check_int(lanczos_steps, "lanczos_steps", minimum=1),
+        _v.check_optional_int(deflation, "deflation", minimum=0),
+        _v.check_int(power_iterations, "power_iterations", minimum=0),
+        _v.check_int(seed, "seed", minimum=0),
+    )
+
+
+def _checked_ranks(ds):
+    """None, or the ranks as a list of Python ints >= 0 (each checked: no floats, bools,
+    nested lists)."""
+    if ds is None:
+        return None
+    values = np.asarray(ds, dtype=object)
+    if values.ndim > 1:
+        raise ValueError(f"ds must be a rank or a 1-D list of ranks; got shape {values.shape}")
+    # any rank past the matrix's side has W-error 0: clip to stay inside int64
+    return [min(_v.check_rank(d, "d"), 2**62) for d in values.reshape(-1)]
 
 
 def _slq_curve(blocks, ds, probes, steps, deflation, power_iterations, seed) -> WErrorCurve:

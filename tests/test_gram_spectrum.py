@@ -56,9 +56,15 @@ def test_exact_equals_svd_on_a_3000_x_5000_target():
     assert curve.method == "exact" and curve.ds.tolist() == list(range(3001))
     np.testing.assert_allclose(curve.w_error, _svd_curve(M, curve.ds), rtol=0, atol=1e-8)
     assert curve.stderr is None and curve.error is None and curve.passes >= 1
-    # the column side (the Gram of a store's blocks) gives the same curve
-    wide = spectrum.w_error_curve(sp.csr_matrix(M.T), method="exact")
-    np.testing.assert_allclose(wide.w_error, curve.w_error, rtol=0, atol=1e-8)
+    # the Gram paths (what a larger matrix or a store's blocks get), both orientations
+    old = gram_spectrum.DENSE_SVD_MAX_ENTRIES
+    gram_spectrum.DENSE_SVD_MAX_ENTRIES = 0
+    try:
+        for m in (M, sp.csr_matrix(M.T)):
+            gram = spectrum.w_error_curve(m, method="exact")
+            np.testing.assert_allclose(gram.w_error, curve.w_error, rtol=0, atol=1e-8)
+    finally:
+        gram_spectrum.DENSE_SVD_MAX_ENTRIES = old
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -68,6 +74,27 @@ def test_exact_equals_svd_at_every_d(M):
     np.testing.assert_allclose(curve.w_error, _svd_curve(M, curve.ds), rtol=0, atol=1e-8)
     assert curve.w_error[0] == pytest.approx(1.0, abs=1e-12)
     assert np.all(np.diff(curve.w_error) <= 1e-12)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(M=sparse_matrices())
+def test_gram_path_of_the_exact_curve(M):
+    """The path for matrices too large for a dense SVD (forced here): 1e-8 wherever the
+    tail is above rounding, and at most sqrt(side eps) (its documented limit) where the
+    true tail is zero; never below the true tail by more than rounding (Ky Fan)."""
+    old = gram_spectrum.DENSE_SVD_MAX_ENTRIES
+    gram_spectrum.DENSE_SVD_MAX_ENTRIES = 0
+    try:
+        curve = spectrum.w_error_curve(M, method="exact")
+    finally:
+        gram_spectrum.DENSE_SVD_MAX_ENTRIES = old
+    ref = _svd_curve(M, curve.ds)
+    side = min(M.shape)
+    limit = math.sqrt(4 * side * np.finfo(float).eps)
+    tiny = ref < limit
+    np.testing.assert_allclose(curve.w_error[~tiny], ref[~tiny], rtol=0, atol=1e-8)
+    assert np.all(curve.w_error[tiny] <= limit)
+    assert np.all(curve.w_error >= ref - 1e-8)
 
 
 @settings(
@@ -230,3 +257,30 @@ def test_sparse_gram_products_equal_the_block_passes(monkeypatch):
     curve = spectrum.w_error_curve(M, method="slq", lanczos_steps=40, probes=8)
     exact = _svd_curve(M, curve.ds)
     assert np.all(np.abs(curve.w_error - exact) <= curve.error + 1e-12)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(ds=[1.5]), TypeError, "integer"),
+        (dict(ds=[True]), TypeError, "bool"),
+        (dict(ds=[[1, 2]]), ValueError, "1-D"),
+        (dict(probes=1, method="slq"), ValueError, "probes"),
+        (dict(lanczos_steps=0, method="slq"), ValueError, "lanczos_steps"),
+        (dict(deflation=-1, method="slq"), ValueError, "deflation"),
+        (dict(power_iterations=-1), ValueError, "power_iterations"),
+        (dict(seed=None), TypeError, "seed"),
+        (dict(client="tcp://127.0.0.1:9"), TypeError, "client"),
+    ],
+)
+def test_bad_parameters_are_named(kwargs, error, match):
+    M = sp.random(20, 30, density=0.3, random_state=0, format="csr")
+    with pytest.raises(error, match=match):
+        spectrum.w_error_curve(M, **kwargs)
+
+
+def test_huge_ranks_and_complex_sparse():
+    M = sp.random(20, 30, density=0.3, random_state=0, format="csr")
+    assert spectrum.w_error_curve(M, [2**70]).w_error.tolist() == [0.0]
+    with pytest.raises(TypeError, match="real numbers"):
+        spectrum.w_error_curve(M.astype(complex))

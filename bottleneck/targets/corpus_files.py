@@ -14,15 +14,14 @@ import os
 import re
 from pathlib import Path
 
-#: bytes read from each file by :func:`check_files` (binary sniffing, UTF-8 check)
-HEAD_BYTES = 1 << 16
 _BLANK_LINE = re.compile(r"\n[^\S\n]*\n")
 
 
 def corpus_files(source) -> list[Path]:
     """The files of a corpus: ``source`` is a directory (every regular, non-hidden file
-    below it, sorted by path) or a list of paths (files, or directories expanded the same
-    way), kept in the given order.
+    below it, sorted as ``pathlib.Path`` objects sort: component by component, so
+    ``a/b.txt`` comes before ``a-b.txt``) or a list of paths (files, or directories
+    expanded the same way), kept in the given order.
 
     Raises FileNotFoundError naming a path that does not exist, ValueError when no file is
     found.
@@ -50,8 +49,9 @@ def corpus_files(source) -> list[Path]:
 
 
 def check_files(files: list[Path]) -> list[int]:
-    """Check every file before counting: readable, text (no NUL byte, valid UTF-8 in its
-    first :data:`HEAD_BYTES` bytes), and at least one file not blank. Returns the sizes.
+    """Check every file before counting: readable, text (no NUL byte, valid UTF-8 through
+    the whole file: each file is read once here, one at a time), and at least one file not
+    blank. Returns the sizes.
 
     Raises OSError (unreadable), ValueError (binary or not UTF-8, or every file blank), each
     naming the file.
@@ -59,21 +59,20 @@ def check_files(files: list[Path]) -> list[int]:
     sizes, any_text = [], False
     for path in files:
         try:
-            with open(path, "rb") as fh:
-                head = fh.read(HEAD_BYTES)
-            size = path.stat().st_size
+            data = path.read_bytes()
         except OSError as exc:
             raise OSError(f"cannot read corpus file {path}: {exc.strerror or exc}") from exc
-        if b"\x00" in head:
-            raise ValueError(f"corpus file {path} is binary (NUL byte), not text")
+        nul = data.find(b"\x00")
+        if nul >= 0:
+            raise ValueError(f"corpus file {path} is binary (NUL byte at {nul}), not text")
         try:
-            codecs.getincrementaldecoder("utf-8")().decode(head, final=size <= HEAD_BYTES)
+            codecs.decode(data, "utf-8")
         except UnicodeDecodeError as exc:
             raise ValueError(
                 f"corpus file {path} is not UTF-8 text (byte {exc.start}: {exc.reason})"
             ) from None
-        any_text = any_text or size > HEAD_BYTES or bool(head.strip())
-        sizes.append(size)
+        any_text = any_text or bool(data.strip())
+        sizes.append(len(data))
     if not any_text:
         raise ValueError(f"the corpus is empty: its {len(files)} file(s) hold no text")
     return sizes

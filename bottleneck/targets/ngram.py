@@ -21,6 +21,7 @@ import numpy as np
 from .. import _validation as _v
 from ..sources.tokenizers import gpt2_tokenizer, gpt_neox_tokenizer
 from ..target import Target
+from .ngram_store import target_from_counts
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ def ngram(
         file; a list of ``Path`` names several. Each file's documents are its blocks between
         blank lines (:mod:`bottleneck.targets.corpus_files`), counted on Dask
         (:mod:`bottleneck.targets.ngram_corpus`): the result equals ``ngram`` of the
-        documents as strings, in file order.
+        documents as strings, in file order. On this path a callable tokenizer must give
+        tokens that are all ``int`` (within int64) or all ``str``, and be picklable.
     order : int
         ``k >= 2``: contexts are the ``k - 1`` preceding tokens.
     tokenizer : {"words", "gpt2", "gpt-neox"} or callable
@@ -161,6 +163,8 @@ def ngram_with_info(
     if smoothing is not None:
         smoothing = _v.check_real(smoothing, "smoothing", minimum=0.0, strict=True)
     bias = _v.check_bool(bias, "bias")
+    if not isinstance(texts, (str, list, tuple, os.PathLike)):
+        texts = list(texts)  # a generator: look at it once, then count what it gave
     if is_corpus_source(texts):
         return _corpus_target(
             texts,
@@ -190,12 +194,13 @@ def ngram_with_info(
     if not kept:
         raise ValueError(f"no context occurs at least min_count = {min_count} times")
     counts, vocab = _count_matrix(pairs, kept)
-    target = _finish(counts, [ctx_counts[c] for c in kept], bias, smoothing)
+    target = target_from_counts(counts, [ctx_counts[c] for c in kept], bias, smoothing)
     return target, NgramInfo(kept, vocab, counts, n_ngrams)
 
 
 def is_corpus_source(source) -> bool:
-    """Whether ``source`` names corpus files: a ``Path`` or a non-empty list of them."""
+    """Whether ``source`` names corpus files: a ``Path`` or a non-empty list of them (a
+    tuple or any other iterable is read as a list: call with a list to keep it)."""
     if isinstance(source, os.PathLike):
         return True
     if isinstance(source, (list, tuple)) and source:
@@ -205,15 +210,6 @@ def is_corpus_source(source) -> bool:
         if True in kinds:
             raise ValueError("pass either texts (str) or corpus files (pathlib.Path), not both")
     return False
-
-
-def _finish(counts, context_counts, bias: bool, smoothing) -> Target:
-    weights = np.asarray(context_counts, dtype=np.float64)
-    weights = weights / weights.sum()
-    if smoothing is None:
-        return Target.from_sparse(counts, weights=weights, bias=bias, normalize=True)
-    dense = counts.toarray() + float(smoothing)
-    return Target.from_probs(dense / dense.sum(axis=1, keepdims=True), weights=weights, bias=bias)
 
 
 def _corpus_target(
@@ -248,6 +244,8 @@ def _corpus_target(
         meta = dict(
             order=order,
             tokenizer=ngram_corpus.tokenizer_key(tokenizer),
+            bias=bias,
+            smoothing=smoothing,
             min_count=min_count,
             max_contexts=max_contexts,
             n_ngrams=out["n_ngrams"],
@@ -257,7 +255,7 @@ def _corpus_target(
         store = ngram_store.save_store(
             _v_store, out["counts"], out["context_counts"], out["contexts"], out["vocab"], meta=meta
         )
-    target = _finish(out["counts"], out["context_counts"], bias, smoothing)
+    target = target_from_counts(out["counts"], out["context_counts"], bias, smoothing)
     info = NgramInfo(
         out["contexts"],
         out["vocab"],

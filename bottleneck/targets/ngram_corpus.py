@@ -29,6 +29,7 @@ import functools
 import hashlib
 import json
 import uuid
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,10 @@ def tokenize_documents(docs: list[str], tokenizer) -> list:
 
 
 def tokenizer_key(tokenizer) -> str:
-    """A name of the tokenizer for the resume check (callables: module and qualified name)."""
+    """What identifies the tokenizer for the resume check: its name, or for a callable its
+    qualified name and a hash of its ``cloudpickle`` (code, closure, bound arguments and
+    state of lambdas, partials and instances; a module-level function or class is
+    pickled by reference, so editing its body is not seen: use a new ``work_dir`` then)."""
     if isinstance(tokenizer, str):
         if tokenizer not in _TOKENIZER_NAMES:
             raise ValueError(
@@ -75,7 +79,17 @@ def tokenizer_key(tokenizer) -> str:
     if not callable(tokenizer):
         raise ValueError(f"tokenizer must be a name or a callable; got {tokenizer!r}")
     kind = type(tokenizer) if not hasattr(tokenizer, "__qualname__") else tokenizer
-    return f"{getattr(kind, '__module__', '?')}.{getattr(kind, '__qualname__', repr(kind))}"
+    name = f"{getattr(kind, '__module__', '?')}.{getattr(kind, '__qualname__', repr(kind))}"
+    try:
+        import cloudpickle
+
+        digest = hashlib.sha256(cloudpickle.dumps(tokenizer)).hexdigest()[:16]
+    except Exception as exc:  # any pickling failure: no stable identity, and no Dask
+        raise ValueError(
+            f"the tokenizer {name} cannot be pickled ({type(exc).__name__}: {exc}); Dask "
+            "needs to send it to its workers"
+        ) from None
+    return f"{name}#{digest}"
 
 
 # ---- partial counts on disk (no pickle) ------------------------------------------------
@@ -116,23 +130,27 @@ def save_shard(path: Path, counts: _nc.ShardCounts, key: str) -> None:
 
 
 def load_shard(path: Path, key: str) -> _nc.ShardCounts | None:
-    """The counts saved at ``path`` if they were made with ``key``; None otherwise."""
+    """The counts saved at ``path`` if they were made with ``key``; None otherwise, also
+    for a damaged file (it is then counted again and overwritten atomically)."""
     if not path.exists():
         return None
-    with np.load(path, allow_pickle=False) as data:
-        if str(data["key"]) != key:
-            return None
-        bounds = np.cumsum(np.concatenate([[0], data["part_sizes"]]))
-        cut = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
-        grams, counts, first = data["grams"], data["counts"], data["first"]
-        return _nc.ShardCounts(
-            vocab=_vocab_from(data),
-            grams=tuple(grams[s] for s in cut),
-            counts=tuple(counts[s] for s in cut),
-            first=tuple(first[s] for s in cut),
-            n_ngrams=int(data["totals"][0]),
-            n_tokens=int(data["totals"][1]),
-        )
+    try:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
+            if "key" not in data.files or str(data["key"]) != key:
+                return None
+            bounds = np.cumsum(np.concatenate([[0], data["part_sizes"]]))
+            cut = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+            grams, counts, first = data["grams"], data["counts"], data["first"]
+            return _nc.ShardCounts(
+                vocab=_vocab_from(data),
+                grams=tuple(grams[s] for s in cut),
+                counts=tuple(counts[s] for s in cut),
+                first=tuple(first[s] for s in cut),
+                n_ngrams=int(data["totals"][0]),
+                n_tokens=int(data["totals"][1]),
+            )
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
+        return None
 
 
 # ---- the tasks -------------------------------------------------------------------------
@@ -292,6 +310,8 @@ class ContextTable:
             yield self[i]
 
     def __eq__(self, other) -> bool:
+        if not isinstance(other, (ContextTable, list, tuple)):
+            return NotImplemented
         return list(self) == list(other)
 
     __hash__ = None
@@ -356,6 +376,11 @@ def count_corpus(
             prefix="count-file",
         )
         totals = compute([dask.delayed(_totals)(m) for m in maps], client)
+        if sum(t[0] for t in totals) == 0:
+            raise ValueError(
+                f"the corpus's documents are shorter than one {order}-gram; pass more text "
+                "or a lower order"
+            )
         vocab = _nc.global_vocab(compute([dask.delayed(_vocab_of)(m) for m in maps], client))
         vocab_d = dask.delayed(vocab)
         tables = persist(

@@ -104,16 +104,26 @@ class NgramStore:
         manifest = self.path / "store.json"
         if not manifest.exists():
             raise FileNotFoundError(f"no n-gram store at {str(self.path)!r} (no store.json)")
-        info = json.loads(manifest.read_text(encoding="utf-8"))
-        if info.get("format") != STORE_FORMAT:
-            raise ValueError(
-                f"store {str(self.path)!r} has format {info.get('format')!r}, "
-                f"this version reads {STORE_FORMAT}"
-            )
-        self.shape = tuple(info["shape"])
-        self.nnz = int(info["nnz"])
-        self.blocks = tuple(tuple(b) for b in info["blocks"])
-        self.meta = info["meta"]
+        try:
+            info = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"store {str(self.path)!r}: unreadable store.json ({exc})") from None
+        if not isinstance(info, dict) or info.get("format") != STORE_FORMAT:
+            raise ValueError(f"store {str(self.path)!r} is not a format-{STORE_FORMAT} store")
+        try:
+            self.shape = tuple(int(x) for x in info["shape"])
+            self.nnz = int(info["nnz"])
+            self.blocks = tuple((int(a), int(b)) for a, b in info["blocks"])
+            self.meta = dict(info.get("meta", {}))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"store {str(self.path)!r}: store.json lacks {exc}") from None
+        ends = [0] + [stop for _, stop in self.blocks]
+        if (
+            len(self.shape) != 2
+            or [start for start, _ in self.blocks] != ends[:-1]
+            or ends[-1] != self.shape[0]
+        ):
+            raise ValueError(f"store {str(self.path)!r}: blocks do not tile shape {self.shape}")
 
     def __repr__(self) -> str:
         return f"NgramStore({str(self.path)!r}, shape={self.shape}, nnz={self.nnz})"
@@ -127,7 +137,15 @@ class NgramStore:
             b = sparse.csr_matrix(
                 (data["data"], data["indices"], data["indptr"]), shape=(stop - start, self.shape[1])
             )
-        if b.nnz != b.indptr[-1] or b.shape[0] != stop - start:
+        ok = (
+            b.indptr[0] == 0
+            and np.all(np.diff(b.indptr) >= 0)
+            and (b.indices.size == 0 or (b.indices.min() >= 0 and b.indices.max() < self.shape[1]))
+            and b.has_canonical_format  # sorted, no duplicate column in a row
+            and np.all(np.isfinite(b.data))
+            and np.all(b.data > 0)
+        )
+        if not ok:
             raise ValueError(f"block {k} of store {str(self.path)!r} is corrupt")
         return b
 
@@ -158,12 +176,33 @@ class NgramStore:
 
         return sparse.vstack([self.count_block(k) for k in range(len(self.blocks))], format="csr")
 
-    def target(self, bias: bool = False) -> Target:
-        """The sparse :class:`~bottleneck.Target` (probabilities = counts / row sums,
-        weights = context counts / their total), equal to the one counted."""
-        weights = self.context_counts().astype(np.float64)
-        weights /= weights.sum()
-        return Target.from_sparse(self.counts(), weights=weights, bias=bias, normalize=True)
+    def target(self, bias: bool | None = None, smoothing: float | None = None) -> Target:
+        """The :class:`~bottleneck.Target` counted: probabilities = counts / row sums
+        (add-``smoothing``, dense, if the count asked for it), weights = context counts /
+        their total; ``bias`` and ``smoothing`` default to those of the count (``meta``).
+
+        Raises ValueError if the counts do not match the manifest or the stored context
+        counts (a damaged or edited store)."""
+        counts = self.counts()
+        context_counts = self.context_counts()
+        if counts.nnz != self.nnz or not np.array_equal(
+            np.asarray(counts.sum(axis=1)).ravel(), context_counts.astype(np.float64)
+        ):
+            raise ValueError(f"store {str(self.path)!r}: counts do not match its manifest")
+        bias = bool(self.meta.get("bias", False)) if bias is None else bias
+        smoothing = self.meta.get("smoothing") if smoothing is None else smoothing
+        return target_from_counts(counts, context_counts, bias, smoothing)
+
+
+def target_from_counts(counts, context_counts, bias: bool, smoothing) -> Target:
+    """The n-gram target of a count matrix: rows divided by their sums (sparse), or
+    add-``smoothing`` (dense, full support); weights = context counts / their total."""
+    weights = np.asarray(context_counts, dtype=np.float64)
+    weights = weights / weights.sum()
+    if smoothing is None:
+        return Target.from_sparse(counts, weights=weights, bias=bias, normalize=True)
+    dense = counts.toarray() + float(smoothing)
+    return Target.from_probs(dense / dense.sum(axis=1, keepdims=True), weights=weights, bias=bias)
 
 
 def sparse_rows_divided(block, sums: np.ndarray):

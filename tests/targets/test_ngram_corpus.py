@@ -149,17 +149,24 @@ def test_incomplete_store_is_refused(tmp_path):
 
 
 class ResumableTokenizer:
-    """Whitespace words; raises on a document holding ``STOP`` unless ``fail`` is False;
-    records how many documents it tokenized."""
+    """Whitespace words; raises on a document holding ``STOP`` while the file ``fail``
+    exists; appends each document it tokenizes to the file ``log``. Its state is two paths,
+    so the interrupted and the resumed run use the same tokenizer (the resume key hashes
+    it)."""
 
-    def __init__(self, fail: bool, calls: list):
-        self.fail, self.calls = fail, calls
+    def __init__(self, fail: str, log: str):
+        self.fail, self.log = fail, log
 
     def __call__(self, text):
-        if self.fail and "STOP" in text:
+        if "STOP" in text and os.path.exists(self.fail):
             raise RuntimeError("interrupted")
-        self.calls.append(text)
+        with open(self.log, "a", encoding="utf-8") as fh:
+            fh.write(text.replace("\n", " ") + "\n")
         return text.split()
+
+
+def _logged(path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
 
 
 def test_interrupted_run_resumes_from_the_files_done(tmp_path, monkeypatch):
@@ -167,34 +174,66 @@ def test_interrupted_run_resumes_from_the_files_done(tmp_path, monkeypatch):
     folder = _write_corpus(tmp_path / "c", n_files=5)
     with open(folder / "part-3.txt", "a", encoding="utf-8") as fh:
         fh.write("\nthe STOP a\n")
-    work = tmp_path / "work"
-    calls: list = []
+    work, fail, log = tmp_path / "work", tmp_path / "fail", tmp_path / "log"
+    tok = ResumableTokenizer(str(fail), str(log))
+    fail.touch()
     with pytest.raises(RuntimeError, match="interrupted"):
-        bn.targets.ngram(folder, 3, tokenizer=ResumableTokenizer(True, calls), work_dir=work)
+        bn.targets.ngram(folder, 3, tokenizer=tok, work_dir=work)
     done = sorted(p.name for p in work.glob("shard-*.npz"))
     assert "shard-00003.npz" not in done
-    calls2: list = []
-    b, ib = bn.targets.ngram_with_info(
-        folder, 3, tokenizer=ResumableTokenizer(False, calls2), work_dir=work
-    )
+    fail.unlink()
+    log.unlink()
+    b, ib = bn.targets.ngram_with_info(folder, 3, tokenizer=tok, work_dir=work)
     files = corpus_files.corpus_files(folder)
     redone = [
-        d
+        d.replace("\n", " ")
         for i, f in enumerate(files)
         if f"shard-{i:05d}.npz" not in done
         for d in corpus_files.read_documents(f)
     ]
     assert len(redone) < len(_documents(folder))
-    assert sorted(calls2) == sorted(
-        redone
-    )  # the files counted before the interruption are not re-read
+    assert sorted(_logged(log)) == sorted(redone)  # the files counted before are not re-read
     a, ia = bn.targets.ngram_with_info(_documents(folder), 3)
     _assert_same(a, ia, b, ib)
     # a changed file is counted again, never read back stale
     (folder / "part-0.txt").write_text("a b c a b d\n", encoding="utf-8")
-    calls3: list = []
-    bn.targets.ngram(folder, 3, tokenizer=ResumableTokenizer(False, calls3), work_dir=work)
-    assert calls3 == ["a b c a b d"]
+    log.unlink()
+    bn.targets.ngram(folder, 3, tokenizer=tok, work_dir=work)
+    assert _logged(log) == ["a b c a b d"]
+    # a damaged partial count is counted again, not an error
+    (work / "shard-00001.npz").write_bytes(b"PK\x03\x04 truncated")
+    log.unlink()
+    bn.targets.ngram(folder, 3, tokenizer=tok, work_dir=work)
+    assert sorted(_logged(log)) == sorted(
+        d.replace("\n", " ") for d in corpus_files.read_documents(files[1])
+    )
+
+
+def test_resume_tells_tokenizers_apart(tmp_path):
+    """Two partials of one function with other arguments, two lambdas: other tokenizers,
+    so nothing is read back from the other's work_dir entries."""
+    import functools
+
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / "a.txt").write_text("A a b\n\nc A d\n", encoding="utf-8")
+
+    def tok(text, lower):
+        return (text.lower() if lower else text).split()
+
+    work = tmp_path / "work"
+    _, i1 = bn.targets.ngram_with_info(
+        folder, 2, tokenizer=functools.partial(tok, lower=False), work_dir=work
+    )
+    _, i2 = bn.targets.ngram_with_info(
+        folder, 2, tokenizer=functools.partial(tok, lower=True), work_dir=work
+    )
+    assert "A" in i1.vocab and "A" not in i2.vocab
+    _, i3 = bn.targets.ngram_with_info(folder, 2, tokenizer=lambda s: s.split(), work_dir=work)
+    _, i4 = bn.targets.ngram_with_info(
+        folder, 2, tokenizer=lambda s: s.lower().split(), work_dir=work
+    )
+    assert "A" in i3.vocab and "A" not in i4.vocab
 
 
 def _killer(marker: str):
@@ -273,7 +312,7 @@ def test_empty_corpus(tmp_path):
 
 def test_too_short_for_the_order(tmp_path):
     (tmp_path / "a.txt").write_text("a b\n\nc d\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="no context"):
+    with pytest.raises(ValueError, match="shorter than one 3-gram"):
         bn.targets.ngram(tmp_path, 3)
 
 
@@ -317,3 +356,47 @@ def test_context_partition_does_not_depend_on_the_shard():
     pa = ngram_counts.context_partition(ga, ngram_counts.token_hashes(a), 13)
     pb = ngram_counts.context_partition(gb, ngram_counts.token_hashes(b), 13)
     assert pa[0] == pb[0]
+
+
+def test_store_keeps_bias_and_smoothing_and_refuses_edits(tmp_path):
+    folder = _write_corpus(tmp_path / "c", n_files=2)
+    t = bn.targets.ngram(folder, 2, smoothing=0.5, bias=True, store=tmp_path / "s")
+    back = ngram_store.NgramStore(tmp_path / "s").target()
+    assert back.bias and back.storage == "dense"
+    np.testing.assert_array_equal(back.probs, t.probs)
+    # permuted context counts: the row sums no longer match
+    with np.load(tmp_path / "s" / "rows.npz") as data:
+        counts, ids = data["context_counts"], data["context_ids"]
+    np.savez(tmp_path / "s" / "rows.npz", context_counts=counts[::-1], context_ids=ids)
+    with pytest.raises(ValueError, match="do not match"):
+        ngram_store.NgramStore(tmp_path / "s").target()
+    # a block whose columns were all set to 0 (duplicates in a row)
+    with np.load(tmp_path / "s" / "block-00000.npz") as data:
+        parts = {k: data[k] for k in data.files}
+    parts["indices"] = np.zeros_like(parts["indices"])
+    np.savez(tmp_path / "s" / "block-00000.npz", **parts)
+    with pytest.raises(ValueError, match="corrupt"):
+        ngram_store.NgramStore(tmp_path / "s").counts()
+    (tmp_path / "s" / "store.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ValueError, match="unreadable store.json"):
+        ngram_store.NgramStore(tmp_path / "s")
+
+
+def test_late_binary_or_bad_utf8_is_found_before_counting(tmp_path):
+    big = "a b c\n\n" * 20000  # past any first-chunk sniffing
+    (tmp_path / "a.txt").write_bytes(big.encode() + b"q\x00r")
+    with pytest.raises(ValueError, match="NUL byte"):
+        bn.targets.ngram(tmp_path, 2)
+    (tmp_path / "a.txt").write_bytes(big.encode() + b"caf\xe9")
+    with pytest.raises(ValueError, match="not UTF-8"):
+        bn.targets.ngram(tmp_path, 2)
+
+
+def test_generators_of_paths_and_too_short_documents(tmp_path):
+    (tmp_path / "a.txt").write_text("a b\n\nc d\n", encoding="utf-8")
+    t = bn.targets.ngram((p for p in [tmp_path / "a.txt"]), 2)
+    assert t.n_contexts == 2 and bn.targets.ngram(iter(["a b a"]), 2).n_contexts == 2
+    with pytest.raises(ValueError, match="shorter than one 5-gram"):
+        bn.targets.ngram(tmp_path, 5)
+    _, info = bn.targets.ngram_with_info(tmp_path, 2)
+    assert (info.contexts == 5) is False
