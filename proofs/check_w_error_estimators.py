@@ -77,18 +77,27 @@ def check_gauss_quadrature_error_bound():
         ts = np.linspace(0, lam.max(), 101)
         est = gram_spectrum._min_trace(nodes, weights, ts)
         true = np.array([np.sum(w**2 * np.minimum(lam, t)) for t in ts])
-        assert np.max(np.abs(est - true)) <= 2 * lam.max() / (math.pi * (2 * m - 1)) + 1e-12
+        err = np.abs(est - true)
+        assert np.max(err) <= 2 * lam.max() / (math.pi * (2 * m - 1)) + 1e-12
+        # the position-dependent bound the library uses (Claim 4)
+        kink = gram_spectrum.chebyshev_kink_error(2 * m - 1, 2 * ts / lam.max() - 1)
+        assert np.all(err <= lam.max() / 2 * kink + 1e-12)
 
 
 def check_variational_tail_symbolic():
     """Claim 3 for three symbolic eigenvalues ordered ``a >= b >= c >= 0``: the maximum of
     ``sum min(mu, t) - d t`` over the candidate kinks equals the tail."""
-    a, b, c = 3.0, 1.5, 0.25
+    a, b, c = sp.symbols("a b c", nonnegative=True)
+    values = {a: sp.Rational(3), b: sp.Rational(3, 2), c: sp.Rational(1, 4)}
     mu = [a, b, c]
+    tails = [a + b + c, b + c, c, sp.Integer(0)]
     for d in range(4):
-        candidates = [0.0, a, b, c]
-        best = max(sum(min(m, t) for m in mu) - d * t for t in candidates)
-        assert best == sum(sorted(mu, reverse=True)[d:])
+        # at t = mu_{d+1} the objective is the tail, symbolically, for a >= b >= c >= 0
+        t = mu[d] if d < 3 else sp.Integer(0)
+        on_kink = d * t + sum(mu[d:]) - d * t
+        assert sp.simplify(on_kink - tails[d]) == 0
+        best = max((sum(sp.Min(m, s) for m in mu) - d * s).subs(values) for s in [0, a, b, c])
+        assert best == tails[d].subs(values)
 
 
 def check_exact_path_keeps_small_tails():
