@@ -109,14 +109,13 @@ def ngram(
     progress : bool
         Corpus files only: a tqdm bar over the files counted.
 
-    Rows are in the canonical order: decreasing context count, ties broken by the
-    context's first occurrence (texts in order, positions within a text).
-
     Returns
     -------
     Target
-        Sparse (``smoothing=None``) or dense; weights = context counts / their total.
-        :func:`ngram_with_info` also returns what was kept (contexts, vocabulary, counts).
+        Sparse (``smoothing=None``) or dense; weights = context counts / their total. Rows
+        in the canonical order: decreasing context count, ties broken by the context's
+        first occurrence (texts in order, positions within a text). :func:`ngram_with_info`
+        also returns what was kept (contexts, vocabulary, counts).
 
     Raises
     ------
@@ -184,6 +183,11 @@ def ngram_with_info(
             "client, work_dir and store apply to corpus files (a pathlib.Path or a list of "
             "them); strings are counted in this process"
         )
+    return _texts_target(texts, order, tokenizer, min_count, max_contexts, smoothing, bias)
+
+
+def _texts_target(texts, order, tokenizer, min_count, max_contexts, smoothing, bias):
+    """The in-memory path of :func:`ngram_with_info` (strings, counted in this process)."""
     if isinstance(texts, str):
         texts = [texts]
     pairs, ctx_counts, first_seen, n_ngrams = _count(texts, order, _tokenize_fn(tokenizer))
