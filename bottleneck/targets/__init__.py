@@ -4,6 +4,7 @@ from .lm import ModelFeatures, from_model, model_features
 from .ngram import NgramInfo, ngram, ngram_with_info
 from .ngram_store import NgramStore
 from .synthetic import synthetic, synthetic_spectrum
+from .word_vocabulary import TopWords, top_words
 
 __all__ = [
     "synthetic",
@@ -15,4 +16,6 @@ __all__ = [
     "from_model",
     "model_features",
     "ModelFeatures",
+    "TopWords",
+    "top_words",
 ]
