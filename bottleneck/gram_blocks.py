@@ -155,10 +155,11 @@ class GramBlocks:
 
     Attributes: ``shape`` (of ``M``), ``columns`` (observed column indices), ``n_columns``
     (``V_obs``), ``frobenius_sq`` (``||M||_F^2``), ``nnz``, ``passes`` (how many passes over
-    the data were made: the work counter of the spectra).
+    the data were made: the work counter of the spectra). ``on_pass``: None or a callable
+    run after each pass is counted (a progress bar's update).
     """
 
-    def __init__(self, source, client=None):
+    def __init__(self, source, client=None, on_pass=None):
         shape, blocks = _as_blocks(source)
         self.shape = shape
         self.client = client
@@ -176,6 +177,7 @@ class GramBlocks:
         if not np.isfinite(self.frobenius_sq):
             raise ValueError("the matrix has a non-finite entry or overflows ||M||_F^2")
         self.passes = 0
+        self.on_pass = on_pass
         self._remote = None
         self._gram_sparse = None
         if client is not None:
@@ -184,8 +186,14 @@ class GramBlocks:
             self._remote = client.persist([dask.delayed(b) for b in self._blocks])
             self._blocks = None
 
-    def _sum(self, fn, *args):
+    def count_pass(self) -> None:
+        """Count one pass over the data (and tell ``on_pass``)."""
         self.passes += 1
+        if self.on_pass is not None:
+            self.on_pass()
+
+    def _sum(self, fn, *args):
+        self.count_pass()
         if self._remote is None:
             total = None
             threads = pass_threads()
@@ -220,7 +228,7 @@ class GramBlocks:
         G = self._sparse_gram() if X.shape[1] >= 64 else None
         if G is None:
             return self._sum(_gram_times, X)
-        self.passes += 1
+        self.count_pass()
         out = np.empty((G.shape[0], X.shape[1]))
         step = max(1, -(-G.shape[0] // (4 * pass_threads())))
         slices = [slice(a, min(a + step, G.shape[0])) for a in range(0, G.shape[0], step)]

@@ -133,12 +133,12 @@ def exact_tails(blocks: GramBlocks) -> np.ndarray:
     if n * blocks.n_columns <= DENSE_SVD_MAX_ENTRIES:
         M = blocks.local_matrix()
         M = M.toarray() if hasattr(M, "toarray") else np.asarray(M)
-        blocks.passes += 1
+        blocks.count_pass()
         sigma = np.linalg.svd(M, compute_uv=False)
         energy = sigma**2
     elif n < blocks.n_columns:
         M = blocks.local_matrix()
-        blocks.passes += 1
+        blocks.count_pass()
         K = M @ M.T
         K = K.toarray() if hasattr(K, "toarray") else np.asarray(K)
         lam, V = scipy.linalg.eigh(K, overwrite_a=True, check_finite=False)

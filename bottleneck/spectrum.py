@@ -320,6 +320,7 @@ def w_error_curve(
     deflation: int | None = None,
     power_iterations: int = 6,
     seed: int = 0,
+    progress: bool = False,
 ) -> WErrorCurve:
     """W-error ``sqrt(sum_{k>d} sigma_k^2) / ||M||_F`` at every ``d`` of ``ds`` (theory.md
     §3; [Godey2024] Fig. 7), from the Gram ``M^T M`` accumulated block by block.
@@ -342,6 +343,8 @@ def w_error_curve(
     probes, lanczos_steps, deflation, power_iterations, seed
         ``slq`` only: Rademacher probes, Lanczos steps per probe, deflated directions
         (default ``min(512, V_obs // 4)``), power iterations for them, random seed.
+    progress : bool
+        A tqdm counter of the passes over the data.
 
     Returns
     -------
@@ -359,7 +362,8 @@ def w_error_curve(
     )
     ds = _checked_ranks(ds)
     _check_client(client)
-    blocks = _gb.GramBlocks(_w_error_source(target_or_matrix), client=client)
+    bar = _pass_counter(_v.check_bool(progress, "progress"))
+    blocks = _gb.GramBlocks(_w_error_source(target_or_matrix), client=client, on_pass=bar)
     side = min(blocks.shape[0], blocks.n_columns)
     if method == "auto":
         method = "exact" if side <= _gs.EXACT_MAX_SIDE else "slq"
@@ -371,24 +375,39 @@ def w_error_curve(
         )
     ds = np.array(ds, dtype=np.int64)
     if method == "exact":
-        tails = _gs.exact_tails(blocks)
-        S = np.where(ds < tails.size, tails[np.minimum(ds, tails.size - 1)], 0.0)
-        w = np.sqrt(np.clip(S / blocks.frobenius_sq, 0.0, 1.0))
-        return _gs.WErrorCurve(
-            ds=ds,
-            w_error=w,
-            stderr=None,
-            error=None,
-            method="exact",
-            shape=blocks.shape,
-            observed_columns=blocks.n_columns,
-            frobenius_sq=blocks.frobenius_sq,
-            passes=blocks.passes,
-        )
+        return _exact_curve(blocks, ds)
     defl = min(512, blocks.n_columns // 4) if deflation is None else int(deflation)
     return _slq_curve(
         blocks, ds, int(probes), int(lanczos_steps), defl, int(power_iterations), int(seed)
     )
+
+
+def _exact_curve(blocks, ds: np.ndarray) -> WErrorCurve:
+    """The ``exact`` branch of :func:`w_error_curve`: tails from ``exact_tails``."""
+    tails = _gs.exact_tails(blocks)
+    S = np.where(ds < tails.size, tails[np.minimum(ds, tails.size - 1)], 0.0)
+    w = np.sqrt(np.clip(S / blocks.frobenius_sq, 0.0, 1.0))
+    return _gs.WErrorCurve(
+        ds=ds,
+        w_error=w,
+        stderr=None,
+        error=None,
+        method="exact",
+        shape=blocks.shape,
+        observed_columns=blocks.n_columns,
+        frobenius_sq=blocks.frobenius_sq,
+        passes=blocks.passes,
+    )
+
+
+def _pass_counter(progress: bool):
+    """None, or a callable that advances a tqdm bar by one pass."""
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(desc="spectrum", unit="pass")
+    return lambda: bar.update(1)
 
 
 def _check_client(client) -> None:

@@ -297,6 +297,7 @@ def _scale_curve(
         probes=probes,
         deflation=deflation,
         power_iterations=power_iterations,
+        progress=True,
     )
     rec = dict(
         ds=curve.ds.tolist(),

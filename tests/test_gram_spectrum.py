@@ -284,3 +284,31 @@ def test_huge_ranks_and_complex_sparse():
     assert spectrum.w_error_curve(M, [2**70]).w_error.tolist() == [0.0]
     with pytest.raises(TypeError, match="real numbers"):
         spectrum.w_error_curve(M.astype(complex))
+
+
+@pytest.mark.parametrize("method", ["exact", "slq"])
+def test_progress_counts_every_pass(method, capsys):
+    """The tqdm counter advances once per pass the curve reports, and changes nothing."""
+    rng = np.random.default_rng(3)
+    M = sp.random(300, 200, density=0.05, random_state=rng, format="csr")
+    kw = dict(method=method, lanczos_steps=12, probes=4, deflation=8)
+    quiet = spectrum.w_error_curve(M, [1, 10, 50], **kw)
+    counted = []
+    blocks_init = GramBlocks.__init__
+
+    def spy(self, *args, **kwargs):
+        blocks_init(self, *args, **kwargs)
+        inner = self.on_pass
+        self.on_pass = lambda: (counted.append(1), inner())
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(GramBlocks, "__init__", spy)
+        loud = spectrum.w_error_curve(M, [1, 10, 50], progress=True, **kw)
+    np.testing.assert_array_equal(loud.w_error, quiet.w_error)
+    assert len(counted) == loud.passes == quiet.passes >= 1
+    assert "spectrum" in capsys.readouterr().err
+
+
+def test_progress_must_be_a_bool():
+    with pytest.raises((TypeError, ValueError), match="progress"):
+        spectrum.w_error_curve(np.eye(3), progress="yes")
