@@ -317,6 +317,17 @@ def _scale_curve(
     return rec
 
 
+def _keep_first_costs(rec: dict, path: Path, count_s) -> None:
+    """Counting seconds and peak memory as measured by the run that computed the curve
+    (written into its curve file once), so a resumed run reports them, not its own.
+    Peak memory is this process's peak so far (targets run in order in one process)."""
+    from bottleneck._io import atomic_write_json
+
+    if "peak_rss_gb" not in rec:
+        rec.update(count_seconds=count_s, peak_rss_gb=_peak_rss_gb())
+        atomic_write_json(path, rec)
+
+
 def run_scale(args) -> dict:
     """The --scale run (module docstring): corpus, counts, stores, curves; resumable."""
     from bottleneck.sources import text_corpora
@@ -352,14 +363,13 @@ def run_scale(args) -> dict:
                     args.deflation,
                     args.power_iterations,
                 )
+                _keep_first_costs(rec, out / "curves" / f"{name}.json", count_s)
                 rec.update(
                     contexts=store.shape[0],
                     vocab=store.shape[1],
                     nnz=store.nnz,
                     n_tokens=store.meta["n_tokens"],
                     n_ngrams=store.meta["n_ngrams"],
-                    count_seconds=count_s,
-                    peak_rss_gb=_peak_rss_gb(),
                 )
                 result["targets"][name] = rec
                 print(
