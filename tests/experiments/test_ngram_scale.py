@@ -55,6 +55,10 @@ def test_scale_run_writes_and_resumes(tmp_path):
         assert 0.0 <= float(r["lower"]) <= float(r["w_error"]) <= float(r["upper"]) <= 1.0
     t3 = first["targets"]["words-3"]
     assert t3["count_seconds"] is not None and t3["method"] == "exact"  # small: exact
+    stamp = (out / "stores" / "words-3" / "store.json").stat().st_mtime_ns
     second = mod.main(argv)  # resumes: the stores and curves are read back
-    assert second["targets"]["words-3"]["count_seconds"] is None
+    assert (out / "stores" / "words-3" / "store.json").stat().st_mtime_ns == stamp
+    # the costs reported are those of the run that computed the target, not the resume's
+    for key in ("count_seconds", "peak_rss_gb", "spectrum_seconds"):
+        assert second["targets"]["words-3"][key] == t3[key]
     np.testing.assert_array_equal(second["targets"]["words-3"]["w_error"], t3["w_error"])
