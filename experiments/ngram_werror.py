@@ -270,15 +270,20 @@ def _scale_curve(
     probes: int,
     deflation: int,
     power_iterations: int = 4,
+    count_seconds: float | None = None,
 ):
-    """The W-error curve of one store (read back if done); the record written atomically."""
+    """The W-error curve of one store (read back if done); the record written atomically,
+    with the costs of the run that computed it (``count_seconds`` of its target, this
+    process's peak memory so far: targets run in order in one process), so a resumed run
+    reports those, not its own."""
     import time
 
     from bottleneck._io import atomic_write_json
 
     path = out / "curves" / f"{name}.json"
     if path.exists():
-        return json.loads(path.read_text(encoding="utf-8"))
+        rec = json.loads(path.read_text(encoding="utf-8"))
+        return {"count_seconds": None, "peak_rss_gb": None} | rec  # older files lack them
     t0 = time.perf_counter()
     # memory caps (2.5 GB each): the Lanczos basis (steps x V x probes floats) and the
     # deflation block with its products (about 4 x V x k floats)
@@ -312,20 +317,11 @@ def _scale_curve(
         deflation=curve.deflation,
         observed_columns=curve.observed_columns,
         spectrum_seconds=time.perf_counter() - t0,
+        count_seconds=count_seconds,
+        peak_rss_gb=_peak_rss_gb(),
     )
     atomic_write_json(path, rec)
     return rec
-
-
-def _keep_first_costs(rec: dict, path: Path, count_s) -> None:
-    """Counting seconds and peak memory as measured by the run that computed the curve
-    (written into its curve file once), so a resumed run reports them, not its own.
-    Peak memory is this process's peak so far (targets run in order in one process)."""
-    from bottleneck._io import atomic_write_json
-
-    if "peak_rss_gb" not in rec:
-        rec.update(count_seconds=count_s, peak_rss_gb=_peak_rss_gb())
-        atomic_write_json(path, rec)
 
 
 def run_scale(args) -> dict:
@@ -362,8 +358,8 @@ def run_scale(args) -> dict:
                     args.probes,
                     args.deflation,
                     args.power_iterations,
+                    count_s,
                 )
-                _keep_first_costs(rec, out / "curves" / f"{name}.json", count_s)
                 rec.update(
                     contexts=store.shape[0],
                     vocab=store.shape[1],
