@@ -52,7 +52,7 @@ def run(verses: int, orders, ds, max_contexts: int, tokenizer: str, smoothing: f
         )
         P = t.sparse_probs
         d_ok = [d for d in ds if d < min(P.shape)]
-        werr = spectrum.w_error_curve(P, d_ok)
+        werr = spectrum.w_error_curve(P, d_ok).w_error
         smooth = bn.targets.ngram(
             texts,
             order=order,
