@@ -58,6 +58,8 @@ _LAZY_NAMES = {
     "LowRankHead": "empirical.heads",
     "fit_head": "empirical.heads",
     "lr_sweep": "empirical.heads",
+    "heldout_gap": "optim.heldout",
+    "HeldoutGap": "optim.heldout",
 }
 
 
@@ -102,6 +104,8 @@ __all__ = [
     "solve",
     "sweep",
     "Solution",
+    "heldout_gap",
+    "HeldoutGap",
     "fisher_estimate",
     "fisher_solution",
     "degeneration",

@@ -25,6 +25,7 @@ RESULTS = [
     "Theorem L",
     "Lemma R",
     "Estimates",
+    "Population bracket",
 ]
 
 
