@@ -53,7 +53,9 @@ class HeldoutGap(Record):
         ``max_i ||W^T (q_i - p_i)||_2`` at the returned ``h_i``.
     tol : float
     status : str
-        ``"converged"`` when ``max_grad_norm <= tol``, else ``"max_iter"``.
+        ``"converged"`` when every row reached ``||W^T (q_i - p_i)|| <= tol`` and a Newton
+        decrement ``<= tol``, else ``"max_iter"`` (the budget ran out, or a row's line
+        search could not lower its value further).
     iterations : int
         Newton steps of the slowest row.
     """
@@ -92,39 +94,58 @@ def _row_values(Hc, W, b, p, logp):
     return np.maximum(kl, 0.0), np.exp(logq)
 
 
+def _newton_direction(W, q, grad):
+    """Newton directions ``-(W^T (diag q - q q^T) W + ridge)^{-1} g`` of a set of rows (the
+    tiny ridge keeps singular Hessians solvable; steepest descent where the solve fails)."""
+    Wq = q @ W
+    hess = np.einsum("nv,vd,ve->nde", q, W, W, optimize=True)
+    hess -= Wq[:, :, None] * Wq[:, None, :]
+    scale = np.maximum(np.trace(hess, axis1=1, axis2=2), 1e-300)
+    hess += (1e-12 * scale)[:, None, None] * np.eye(W.shape[1])
+    with np.errstate(all="ignore"):
+        direction = -np.linalg.solve(hess, grad[:, :, None])[:, :, 0]
+    bad = ~np.isfinite(direction).all(axis=1)
+    direction[bad] = -grad[bad]
+    return direction
+
+
 def _newton_chunk(W, b, p, logp, h0, tol, max_iter):
-    """Damped Newton with a backtracking (Armijo) line search, each row separately:
-    gradient ``W^T (q - p)``, Hessian ``W^T (diag q - q q^T) W`` (+ a tiny ridge where it
-    is singular). Returns ``(h, values, grad norms, steps of the slowest row)``."""
+    """Damped Newton with a backtracking (Armijo) line search, each row separately.
+
+    A row is done when ``||g|| <= tol`` and its Newton decrement ``g^T H^{-1} g <= tol``
+    (the gradient alone says little where the curvature is tiny), or when no step of the
+    line search lowers its value (stalled). Returns ``(h, values, grad norms, converged
+    mask, steps of the slowest row)``."""
     h = h0.copy()
     vals, q = _row_values(h, W, b, p, logp)
+    n = h.shape[0]
+    converged, stalled = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     steps = 0
-    eye = np.eye(W.shape[1])
-    for _ in range(max_iter):
-        grad = (q - p) @ W
-        gnorm = np.linalg.norm(grad, axis=1)
-        active = gnorm > tol
-        if not active.any():
+    for _ in range(max_iter + 1):
+        ia = np.flatnonzero(~(converged | stalled))
+        if ia.size == 0:
             break
+        grad = (q[ia] - p[ia]) @ W
+        direction = _newton_direction(W, q[ia], grad)
+        slope = np.einsum("nd,nd->n", grad, direction)
+        met = (np.linalg.norm(grad, axis=1) <= tol) & (-slope <= tol)
+        converged[ia[met]] = True
+        if steps == max_iter or met.all():
+            break
+        ia, direction, slope = ia[~met], direction[~met], slope[~met]
         steps += 1
-        ia = np.flatnonzero(active)
-        qa, ga = q[ia], grad[ia]
-        Wq = qa @ W
-        hess = np.einsum("nv,vd,ve->nde", qa, W, W, optimize=True)
-        hess -= Wq[:, :, None] * Wq[:, None, :]
-        scale = np.maximum(np.trace(hess, axis1=1, axis2=2), 1e-300)
-        hess += (1e-12 * scale)[:, None, None] * eye
-        direction = -np.linalg.solve(hess, ga[:, :, None])[:, :, 0]
-        slope = np.einsum("nd,nd->n", ga, direction)
         t = np.ones(ia.size)
         pending = np.ones(ia.size, dtype=bool)
         for _ in range(60):
             trial = h[ia[pending]] + t[pending, None] * direction[pending]
-            tv, tq = _row_values(trial, W, b, p[ia[pending]], logp[ia[pending]])
+            with np.errstate(over="ignore", invalid="ignore"):
+                tv, tq = _row_values(trial, W, b, p[ia[pending]], logp[ia[pending]])
             v0 = vals[ia[pending]]
             # Armijo, with the value's rounding as slack: near the minimum the decrease of a
             # Newton step falls below it while the gradient still shrinks quadratically
-            ok = tv <= v0 + 1e-4 * t[pending] * slope[pending] + 8 * _EPS * np.maximum(v0, 1.0)
+            ok = np.isfinite(tv) & (
+                tv <= v0 + 1e-4 * t[pending] * slope[pending] + 8 * _EPS * np.maximum(v0, 1.0)
+            )
             rows = ia[pending][ok]
             h[rows], vals[rows], q[rows] = trial[ok], tv[ok], tq[ok]
             still = np.flatnonzero(pending)[~ok]
@@ -133,8 +154,9 @@ def _newton_chunk(W, b, p, logp, h0, tol, max_iter):
             if not pending.any():
                 break
             t[pending] *= 0.5
+        stalled[ia[pending]] = True
     gnorm = np.linalg.norm((q - p) @ W, axis=1)
-    return h, vals, gnorm, steps
+    return h, vals, gnorm, converged, steps
 
 
 def _check_pair(solution, target):
@@ -181,7 +203,8 @@ def heldout_gap(
 
     Formula: for ``W = solution.W`` (V, d) and ``b = solution.bias`` (V,) or None, each
     context ``i`` of ``target`` gets ``g_i = min_{h in R^d} KL(p_i || softmax(W h + b))``
-    (convex in ``h``), solved by damped Newton to ``||W^T (q_i - p_i)||_2 <= tol``; the
+    (convex in ``h``), solved by damped Newton to ``||W^T (q_i - p_i)||_2 <= tol`` and a
+    Newton decrement ``g^T H^{-1} g <= tol`` (nats; twice the quadratic model's decrease); the
     result is ``gap = sum_i pi_i g_i / sum_i pi_i`` with the weighted standard error
     ``sqrt(n/(n-1) sum_i w_i^2 (g_i - gap)^2)``, ``w = pi / sum pi``.
 
@@ -212,10 +235,11 @@ def heldout_gap(
             raise ValueError(f"start must be a finite (N, d) = ({n}, {d}) array; got {H.shape}")
     values = np.empty(n)
     gnorm = np.zeros(n)
+    converged = np.ones(n, dtype=bool)
     steps = 0
     for sl, p, logp in target.iter_rows(chunk):
-        h, vals, g, s = _newton_chunk(W, b, p, logp, H[sl], tol, max_iter)
-        H[sl], values[sl], gnorm[sl] = h, vals, g
+        h, vals, g, ok, s = _newton_chunk(W, b, p, logp, H[sl], tol, max_iter)
+        H[sl], values[sl], gnorm[sl], converged[sl] = h, vals, g, ok
         steps = max(steps, s)
     w = target.weights / target.weights.sum()
     gap = float(w @ values)
@@ -230,6 +254,6 @@ def heldout_gap(
         H=H,
         max_grad_norm=max_g,
         tol=float(tol),
-        status="converged" if max_g <= tol else "max_iter",
+        status="converged" if converged.all() else "max_iter",
         iterations=int(steps),
     )
