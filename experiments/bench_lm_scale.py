@@ -10,6 +10,8 @@ its own, the target's factors included:
 
 * ``bounds(target, 64)``;
 * ``solve(target, 64, max_iter=K, init="svd")`` (a count budget: ``K`` Newton steps);
+* ``--one target`` and ``--one spectrum`` (not in the default run): the peak of building the
+  target alone, and of its factored spectrum, to locate the peak of the calls below;
 * ``pass``: one value-and-gradient pass of the solver's objective at the SVD start, timed
   against the roofline of the same size in the same process: for every row chunk, one
   ``(rows, D) x (D, V)`` teacher matmul, one ``(rows, d) x (d, V)`` head matmul and one
@@ -69,7 +71,11 @@ def _one(what: str, n: int, v: int, iters: int) -> dict:
     target = _target(n, v)
     t0 = time.perf_counter()
     out = {"what": what}
-    if what == "bounds":
+    if what == "target":
+        pass  # the factors alone (generated in float64, kept as float32)
+    elif what == "spectrum":
+        out["values"] = int(len(bn.spectrum.factored_spectrum(target).values))
+    elif what == "bounds":
         s = bn.bounds(target, RANK)
         out.update(lower=s.lower, upper=s.upper)
     elif what == "solve":
@@ -95,7 +101,9 @@ def main(argv=None):
     p.add_argument("--n", type=int, default=N)
     p.add_argument("--v", type=int, default=V)
     p.add_argument("--iters", type=int, default=2, help="Newton steps of the solve (a count)")
-    p.add_argument("--one", choices=["bounds", "solve", "pass"], help=argparse.SUPPRESS)
+    p.add_argument(
+        "--one", choices=["bounds", "solve", "pass", "target", "spectrum"], help=argparse.SUPPRESS
+    )
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     if args.one:
