@@ -32,6 +32,12 @@ def log_softmax(Z: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
+def kl_rows(p: np.ndarray, logp: np.ndarray, logq: np.ndarray) -> np.ndarray:
+    """``KL(p_i || q_i) = sum_{j: p_ij > 0} p_ij (log p_ij - log q_ij)`` per row (Lemma K,
+    ``proofs/lemma_k.md``), clipped at 0 against rounding; shapes (n, V) -> (n,)."""
+    return np.maximum((p * np.where(p > 0, logp - logq, 0.0)).sum(axis=1), 0.0)
+
+
 def centring_matrix_apply(M: np.ndarray) -> np.ndarray:
     """Return ``M C`` with ``C = I - 11^T/V``: subtract each row's mean over the vocabulary."""
     return M - M.mean(axis=1, keepdims=True)
@@ -615,9 +621,7 @@ class Target:
         Zc = _v.check_logits(Z, self.shape, "Z")
         out = np.empty(self.n_contexts)
         for sl, p, logp in self.iter_rows():
-            logq = log_softmax(Zc[sl])
-            diff = np.where(p > 0, logp - logq, 0.0)
-            out[sl] = np.maximum((p * diff).sum(axis=1), 0.0)
+            out[sl] = kl_rows(p, logp, log_softmax(Zc[sl]))
         return out
 
     def gap(self, Z) -> float:
@@ -653,9 +657,7 @@ class Target:
                 Z = Z + b
             if not np.isfinite(Z).all():
                 raise ValueError("the head's logits are not finite")
-            logq = log_softmax(Z)
-            diff = np.where(p > 0, logp - logq, 0.0)
-            total += float(self._weights[sl] @ np.maximum((p * diff).sum(axis=1), 0.0))
+            total += float(self._weights[sl] @ kl_rows(p, logp, log_softmax(Z)))
         return total
 
     def loss(self, Z) -> float:

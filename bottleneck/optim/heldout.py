@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import _validation as _v
 from .._result import Record
-from ..target import Target, log_softmax
+from ..target import Target, kl_rows, log_softmax
 
 __all__ = ["HeldoutGap", "heldout_gap"]
 
@@ -90,8 +90,7 @@ def _row_values(Hc, W, b, p, logp):
     if b is not None:
         Z = Z + b
     logq = log_softmax(Z)
-    kl = (p * np.where(p > 0, logp - logq, 0.0)).sum(axis=1)
-    return np.maximum(kl, 0.0), np.exp(logq)
+    return kl_rows(p, logp, logq), np.exp(logq)
 
 
 def _newton_direction(W, q, grad):
